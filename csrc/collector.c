@@ -1,0 +1,496 @@
+/*
+ * collector.c: the span store. Spans live in fixed-size chunks indexed by id
+ * (ids count up from 1), so an open or completed span is found in O(1) and a
+ * completed span without metadata costs one 40-byte slot plus its place in the
+ * finish-order list. Active stacks (one per coroutine) hold open ids; each open
+ * span knows its stack, so finishing from anywhere removes it from the right
+ * one. Room in the finish-order list is reserved at start, so finishing never
+ * allocates and never fails.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const kind_names[VT_KIND_COUNT] = {
+    "pipeline",      "fn_call",       "llm_call",     "tool_call",
+    "import",        "parallel",      "spawn",        "step",
+    "vm_setup",      "suspension",    "resume",       "drain",
+    "drain_decision", "pool_submit",  "pool_dequeue", "channel_emit",
+    "channel_match", "user_timing",   "model_route",  "tool_mount",
+    "deferred_tool_load"};
+
+const char *vt_kind_name(int kind) {
+  return kind >= 0 && kind < VT_KIND_COUNT ? kind_names[kind] : NULL;
+}
+
+int vt_kind_parse(const char *s, size_t len) {
+  int k;
+  for (k = 0; k < VT_KIND_COUNT; k++)
+    if (strlen(kind_names[k]) == len && memcmp(kind_names[k], s, len) == 0)
+      return k;
+  return -1;
+}
+
+const char *vt_kind_list(void) {
+  return "pipeline, fn_call, llm_call, tool_call, import, parallel, spawn, "
+         "step, vm_setup, suspension, resume, drain, drain_decision, "
+         "pool_submit, pool_dequeue, channel_emit, channel_match, user_timing, "
+         "model_route, tool_mount, deferred_tool_load";
+}
+
+/* ---- slots ------------------------------------------------------------------- */
+
+vt_slot *vt_slot_of(const vt_collector *c, vt_id id) {
+  size_t k;
+  vt_chunk *ch;
+  vt_slot *s;
+  if (id == 0 || id >= c->next_id) return NULL;
+  k = (size_t)((id - 1) >> VT_CHUNK_BITS);
+  if (k >= c->nchunks || !(ch = c->chunks[k])) return NULL;
+  s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
+  return s->state != VT_FREE ? s : NULL;
+}
+
+/* The (free) slot for the next id, allocating its chunk. */
+static vt_slot *slot_new(vt_collector *c) {
+  size_t k = (size_t)((c->next_id - 1) >> VT_CHUNK_BITS);
+  if (k >= c->nchunks) {
+    size_t n = c->nchunks ? c->nchunks * 2 : 16;
+    vt_chunk **d;
+    while (n <= k) n *= 2;
+    d = realloc(c->chunks, n * sizeof *d);
+    if (!d) return NULL;
+    memset(d + c->nchunks, 0, (n - c->nchunks) * sizeof *d);
+    c->chunks = d;
+    c->nchunks = n;
+  }
+  if (!c->chunks[k] && !(c->chunks[k] = calloc(1, sizeof(vt_chunk))))
+    return NULL;
+  return &c->chunks[k]->s[(c->next_id - 1) & (VT_CHUNK_SIZE - 1)];
+}
+
+static void links_free(vt_link *l, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    free((char *)l[i].trace_id);
+    free((char *)l[i].span_id);
+    cJSON_Delete(l[i].attributes);
+  }
+  free(l);
+}
+
+static void extra_free(vt_extra *x) {
+  size_t i;
+  if (!x) return;
+  cJSON_Delete(x->meta);
+  links_free(x->links, x->nlinks);
+  for (i = 0; i < x->nevents; i++) {
+    free((char *)x->events[i].name);
+    cJSON_Delete(x->events[i].attributes);
+  }
+  free(x->events);
+  free(x);
+}
+
+static vt_extra *extra_of(vt_slot *s) {
+  if (!s->x) s->x = calloc(1, sizeof *s->x);
+  return s->x;
+}
+
+/* Free a slot's contents; free its chunk once every id of it was used and
+ * every span in it is gone. */
+static void slot_release(vt_collector *c, vt_id id, vt_slot *s) {
+  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
+  vt_chunk *ch = c->chunks[k];
+  extra_free(s->x);
+  memset(s, 0, sizeof *s);
+  if (--ch->live == 0 && c->next_id > (vt_id)(k + 1) * VT_CHUNK_SIZE) {
+    free(ch);
+    c->chunks[k] = NULL;
+  }
+}
+
+/* ---- collectors ------------------------------------------------------------ */
+
+static void stamp(vt_collector *c) {
+  c->epoch_ns = vt_clock_mono_ns();
+  c->wall_epoch_ns = vt_clock_wall_ns();
+  vt_trace_id_new(c->trace_bytes, c->trace_id, &c->span_salt);
+}
+
+vt_collector *vt_collector_new(void) {
+  vt_collector *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->next_id = 1;
+  c->main.prev = c->main.next = &c->main;
+  vt_names_init(&c->names);
+  stamp(c);
+  return c;
+}
+
+static void clear_spans(vt_collector *c) {
+  size_t k;
+  for (k = 0; k < c->nchunks; k++) {
+    vt_chunk *ch = c->chunks[k];
+    size_t i;
+    if (!ch) continue;
+    for (i = 0; i < VT_CHUNK_SIZE; i++) extra_free(ch->s[i].x);
+    free(ch);
+  }
+  free(c->chunks);
+  c->chunks = NULL;
+  c->nchunks = 0;
+  free(c->done);
+  c->done = NULL;
+  c->ndone = c->capdone = c->nopen = 0;
+  vt_names_free(&c->names);
+}
+
+void vt_collector_reset(vt_collector *c) {
+  vt_stack *st = &c->main;
+  clear_spans(c);
+  do { /* every stack is emptied and forgets its inherited parent */
+    st->n = 0;
+    st->base = 0;
+    st = st->next;
+  } while (st != &c->main);
+  c->next_id = 1;
+  c->dropped = 0;
+  stamp(c);
+}
+
+void vt_collector_free(vt_collector *c) {
+  if (!c) return;
+  clear_spans(c);
+  while (c->main.next != &c->main) vt_stack_free(c, c->main.next);
+  free(c->main.ids);
+  free(c->mocks);
+  free(c);
+}
+
+void vt_collector_set_enabled(vt_collector *c, int on) {
+  c->enabled = on != 0;
+  if (on) vt_collector_reset(c);
+}
+
+int vt_collector_enabled(const vt_collector *c) { return c->enabled; }
+const char *vt_collector_trace_id(const vt_collector *c) { return c->trace_id; }
+const unsigned char *vt_collector_trace_bytes(const vt_collector *c) {
+  return c->trace_bytes;
+}
+uint64_t vt_collector_dropped(const vt_collector *c) { return c->dropped; }
+
+/* ---- stacks ------------------------------------------------------------------ */
+
+vt_stack *vt_collector_main_stack(vt_collector *c) { return &c->main; }
+
+vt_stack *vt_stack_new(vt_collector *c, vt_id base_parent) {
+  vt_stack *st = calloc(1, sizeof *st);
+  if (!st) return NULL;
+  st->base = base_parent;
+  st->next = c->main.next;
+  st->prev = &c->main;
+  c->main.next->prev = st;
+  c->main.next = st;
+  return st;
+}
+
+void vt_stack_free(vt_collector *c, vt_stack *st) {
+  uint32_t i;
+  if (!st || st == &c->main) return;
+  for (i = 0; i < st->n; i++) { /* its spans stay open, on no stack */
+    vt_slot *s = vt_slot_of(c, st->ids[i]);
+    if (s && s->state == VT_OPEN) s->u.stack = NULL;
+  }
+  st->prev->next = st->next;
+  st->next->prev = st->prev;
+  free(st->ids);
+  free(st);
+}
+
+vt_id vt_stack_current(const vt_collector *c, const vt_stack *st) {
+  if (!st) st = &c->main;
+  return st->n ? st->ids[st->n - 1] : st->base;
+}
+
+static void stack_remove(vt_stack *st, vt_id id) {
+  uint32_t i = st->n;
+  while (i > 0) {
+    if (st->ids[--i] == id) {
+      memmove(st->ids + i, st->ids + i + 1, (st->n - i - 1) * sizeof(vt_id));
+      st->n--;
+      return;
+    }
+  }
+}
+
+/* ---- recording ----------------------------------------------------------------- */
+
+static int64_t mock_mono(const vt_collector *c) {
+  return c->mocks[c->nmocks - 1].mono_ms;
+}
+
+/* Copy links into `x`; consumes every link's attributes. */
+static int links_copy(vt_extra *x, vt_link *links, size_t n) {
+  size_t i;
+  int ok = x != NULL;
+  if (ok) ok = (x->links = calloc(n, sizeof *x->links)) != NULL;
+  for (i = 0; i < n; i++) {
+    vt_link *d;
+    char *t = NULL, *s = NULL;
+    if (!ok) {
+      cJSON_Delete(links[i].attributes);
+      continue;
+    }
+    d = &x->links[i];
+    t = malloc(links[i].trace_id_len + 1);
+    s = malloc(links[i].span_id_len + 1);
+    d->attributes = links[i].attributes;
+    d->trace_id = t;
+    d->span_id = s;
+    x->nlinks = i + 1;
+    if (!t || !s) {
+      ok = 0;
+      continue;
+    }
+    memcpy(t, links[i].trace_id, links[i].trace_id_len);
+    t[links[i].trace_id_len] = '\0';
+    memcpy(s, links[i].span_id, links[i].span_id_len);
+    s[links[i].span_id_len] = '\0';
+    d->trace_id_len = links[i].trace_id_len;
+    d->span_id_len = links[i].span_id_len;
+  }
+  return ok;
+}
+
+static void links_discard(vt_link *links, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) cJSON_Delete(links[i].attributes);
+}
+
+/* A span that could not be recorded: counted, its links' attributes freed. */
+static vt_id drop(vt_collector *c, vt_link *links, size_t nlinks) {
+  links_discard(links, nlinks);
+  c->dropped++;
+  return 0;
+}
+
+vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
+                         const char *name, size_t name_len, vt_link *links,
+                         size_t nlinks, unsigned flags) {
+  int64_t nm, now;
+  vt_slot *s;
+  vt_id id;
+  if (VT_UNLIKELY(!c->enabled) && !(flags & VT_START_ALWAYS)) {
+    links_discard(links, nlinks); /* not recording is not a drop */
+    return 0;
+  }
+  if ((unsigned)kind >= VT_KIND_COUNT) return drop(c, links, nlinks);
+  if (!st) st = &c->main;
+  nm = vt_names_intern(&c->names, name, name_len);
+  if (VT_UNLIKELY(nm < 0)) return drop(c, links, nlinks);
+  s = slot_new(c);
+  if (VT_UNLIKELY(!s)) return drop(c, links, nlinks);
+  if (VT_UNLIKELY(st->n == st->cap)) {
+    uint32_t cap = st->cap ? st->cap * 2 : 16;
+    vt_id *ids = realloc(st->ids, cap * sizeof *ids);
+    if (!ids) return drop(c, links, nlinks);
+    st->ids = ids;
+    st->cap = cap;
+  }
+  /* reserve the place in the finish-order list */
+  if (VT_UNLIKELY(c->capdone <= c->ndone + c->nopen + 1)) {
+    size_t cap = c->capdone ? c->capdone * 2 : 1024;
+    vt_id *d;
+    while (cap <= c->ndone + c->nopen + 1) cap *= 2;
+    d = realloc(c->done, cap * sizeof *d);
+    if (!d) return drop(c, links, nlinks);
+    c->done = d;
+    c->capdone = cap;
+  }
+  id = c->next_id;
+  memset(s, 0, sizeof *s);
+  if (VT_UNLIKELY(nlinks || c->nmocks)) {
+    vt_extra *x = extra_of(s);
+    if (nlinks && !links_copy(x, links, nlinks)) {
+      extra_free(x);
+      s->x = NULL;
+      c->dropped++;
+      return 0;
+    }
+    if (!x) return drop(c, NULL, 0);
+    if (c->nmocks) {
+      x->mock_wall_ms = c->mocks[c->nmocks - 1].wall_ms;
+      x->mock_mono_ms = mock_mono(c);
+      s->flags |= VT_F_MOCK;
+    }
+  }
+  now = vt_clock_mono_ns();
+  s->start_ns = now - c->epoch_ns;
+  s->parent = (flags & VT_START_DETACHED) ? 0
+              : st->n                      ? st->ids[st->n - 1]
+                                           : st->base;
+  s->name = (uint32_t)nm;
+  s->kind = (uint8_t)kind;
+  s->state = VT_OPEN;
+  s->u.stack = st;
+  c->chunks[(id - 1) >> VT_CHUNK_BITS]->live++;
+  st->ids[st->n++] = id;
+  c->nopen++;
+  c->next_id++;
+  return id;
+}
+
+int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
+  vt_slot *s = vt_slot_of(c, id);
+  int64_t now, dur;
+  if (!s || s->state != VT_OPEN) return VT_ENOTFOUND;
+  now = vt_clock_mono_ns() - c->epoch_ns;
+  if (VT_UNLIKELY(s->flags & VT_F_MOCK) && c->nmocks) {
+    dur = (mock_mono(c) - s->x->mock_mono_ms) * 1000000;
+    if (dur < 0) dur = 0;
+  } else {
+    dur = now - s->start_ns;
+  }
+  if (s->u.stack) {
+    vt_stack *st = s->u.stack;
+    if (VT_LIKELY(st->n && st->ids[st->n - 1] == id)) st->n--;
+    else stack_remove(st, id);
+  }
+  s->u.dur_ns = dur;
+  s->state = VT_DONE;
+  c->nopen--;
+  c->done[c->ndone++] = id;
+  if (duration_ns) *duration_ns = dur;
+  return VT_OK;
+}
+
+static int set_meta(vt_collector *c, vt_id id, const char *key, size_t len,
+                    cJSON *value, int if_absent) {
+  vt_slot *s = vt_slot_of(c, id);
+  vt_extra *x;
+  if (!value) return VT_ENOMEM;
+  if (!s || (s->state != VT_OPEN && !if_absent)) {
+    cJSON_Delete(value);
+    return VT_ENOTFOUND;
+  }
+  if (if_absent && s->x && s->x->meta && vt_json_obj_get(s->x->meta, key, len)) {
+    cJSON_Delete(value);
+    return VT_EEXIST;
+  }
+  x = extra_of(s);
+  if (x && !x->meta) x->meta = cJSON_CreateObject();
+  if (!x || !x->meta) {
+    cJSON_Delete(value);
+    return VT_ENOMEM;
+  }
+  return vt_json_obj_set(x->meta, key, len, value);
+}
+
+int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
+                              size_t key_len, cJSON *value) {
+  return set_meta(c, id, key, key_len, value, 0);
+}
+
+int vt_collector_set_metadata_if_absent(vt_collector *c, vt_id id,
+                                        const char *key, size_t key_len,
+                                        cJSON *value) {
+  return set_meta(c, id, key, key_len, value, 1);
+}
+
+int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
+                              size_t name_len, cJSON *attributes) {
+  vt_slot *s = vt_slot_of(c, id);
+  vt_extra *x;
+  vt_event *ev;
+  char *nm;
+  int64_t now;
+  if (!s || s->state != VT_OPEN) {
+    cJSON_Delete(attributes);
+    return VT_ENOTFOUND;
+  }
+  x = extra_of(s);
+  if (x && x->nevents == x->capevents) {
+    size_t cap = x->capevents ? x->capevents * 2 : 4;
+    vt_event *e = realloc(x->events, cap * sizeof *e);
+    if (e) {
+      x->events = e;
+      x->capevents = cap;
+    }
+  }
+  nm = malloc(name_len + 1);
+  if (!x || x->nevents == x->capevents || !nm) {
+    free(nm);
+    cJSON_Delete(attributes);
+    return VT_ENOMEM;
+  }
+  memcpy(nm, name, name_len);
+  nm[name_len] = '\0';
+  now = vt_clock_mono_ns() - c->epoch_ns;
+  ev = &x->events[x->nevents++];
+  ev->name = nm;
+  ev->name_len = name_len;
+  ev->attributes = attributes;
+  if (c->nmocks) {
+    ev->time_unix_ns = c->mocks[c->nmocks - 1].wall_ms * 1000000;
+  } else {
+    ev->time_unix_ns = c->wall_epoch_ns + now;
+  }
+  if ((s->flags & VT_F_MOCK) && c->nmocks) {
+    ev->offset_ns = (mock_mono(c) - x->mock_mono_ms) * 1000000;
+    if (ev->offset_ns < 0) ev->offset_ns = 0;
+  } else {
+    ev->offset_ns = now - s->start_ns;
+  }
+  return VT_OK;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+int vt_collector_get(const vt_collector *c, vt_id id, vt_span_view *out) {
+  const vt_slot *s = vt_slot_of(c, id);
+  const vt_name *nm;
+  if (!s) return VT_ENOTFOUND;
+  nm = &c->names.v[s->name];
+  out->id = id;
+  out->parent = s->parent;
+  out->kind = (vt_kind)s->kind;
+  out->name = nm->s;
+  out->name_len = nm->len;
+  out->open = s->state == VT_OPEN;
+  out->start_ns = s->start_ns;
+  out->start_unix_ns = (s->flags & VT_F_MOCK)
+                           ? s->x->mock_wall_ms * 1000000
+                           : c->wall_epoch_ns + s->start_ns;
+  out->duration_ns = out->open ? 0 : s->u.dur_ns;
+  out->metadata = s->x ? s->x->meta : NULL;
+  out->links = s->x ? s->x->links : NULL;
+  out->nlinks = s->x ? s->x->nlinks : 0;
+  out->events = s->x ? s->x->events : NULL;
+  out->nevents = s->x ? s->x->nevents : 0;
+  return VT_OK;
+}
+
+size_t vt_collector_count(const vt_collector *c) { return c->ndone; }
+
+vt_id vt_collector_completed_id(const vt_collector *c, size_t i) {
+  return i < c->ndone ? c->done[i] : 0;
+}
+
+void vt_collector_take(vt_collector *c) {
+  size_t i;
+  for (i = 0; i < c->ndone; i++) {
+    vt_slot *s = vt_slot_of(c, c->done[i]);
+    if (s) slot_release(c, c->done[i], s);
+  }
+  c->ndone = 0;
+  if (c->capdone > 4096 && c->capdone / 4 > c->nopen + 1024) {
+    /* give memory back, keeping the room reserved for open spans */
+    vt_id *d = realloc(c->done, (c->nopen + 1024) * sizeof *d);
+    if (d) {
+      c->done = d;
+      c->capdone = c->nopen + 1024;
+    }
+  }
+}

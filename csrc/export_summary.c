@@ -1,0 +1,148 @@
+/*
+ * export_summary.c: the seed's format_summary text in linear time. The seed
+ * scans every span for the children of each span (quadratic); here one pass
+ * maps ids to positions and links children in finish order, then an explicit
+ * stack walks the tree (no recursion, so any depth is fine).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define NONE UINT32_MAX
+
+typedef struct idmap {
+  vt_id *keys;
+  uint32_t *vals;
+  size_t mask;
+} idmap;
+
+static size_t id_hash(vt_id id) {
+  uint64_t h = id * 0x9E3779B97F4A7C15ull;
+  return (size_t)(h ^ (h >> 29));
+}
+
+static uint32_t idmap_get(const idmap *m, vt_id id) {
+  size_t i;
+  for (i = id_hash(id) & m->mask; m->keys[i]; i = (i + 1) & m->mask)
+    if (m->keys[i] == id) return m->vals[i];
+  return NONE;
+}
+
+static void idmap_put(idmap *m, vt_id id, uint32_t v) {
+  size_t i = id_hash(id) & m->mask;
+  while (m->keys[i]) i = (i + 1) & m->mask;
+  m->keys[i] = id;
+  m->vals[i] = v;
+}
+
+static void put_line(vt_buf *b, const vt_collector *c, vt_id id, size_t depth) {
+  vt_span_view v;
+  size_t i;
+  vt_collector_get(c, id, &v);
+  if (vt_buf_grow(b, depth * 2)) {
+    memset(b->p + b->n, ' ', depth * 2);
+    b->n += depth * 2;
+  }
+  vt_buf_puts(b, vt_kind_name((int)v.kind));
+  vt_buf_putc(b, ' ');
+  vt_buf_put(b, v.name, v.name_len);
+  vt_buf_putc(b, ' ');
+  vt_buf_put_i64(b, v.duration_ns / 1000000);
+  vt_buf_put(b, "ms", 2);
+  if (v.metadata && v.metadata->child) {
+    const cJSON *it;
+    vt_buf_put(b, " (", 2);
+    for (it = v.metadata->child, i = 0; it; it = it->next, i++) {
+      if (i) vt_buf_put(b, ", ", 2);
+      vt_buf_put_decoded(b, it->string);
+      vt_buf_putc(b, '=');
+      vt_json_write(b, it);
+    }
+    vt_buf_putc(b, ')');
+  }
+}
+
+char *vt_collector_summary(const vt_collector *c, size_t *len) {
+  vt_buf b = {0};
+  size_t n = c->ndone, cap = 1, i;
+  idmap m = {0};
+  uint32_t *first = NULL, *last = NULL, *next = NULL, *stack = NULL;
+  uint32_t root_first = NONE, root_last = NONE;
+  int64_t total_ms = 0;
+
+  if (n == 0) {
+    vt_buf_puts(&b, "No spans recorded.");
+    goto done;
+  }
+  if (n >= NONE) goto oom;
+  while (cap < 2 * n) cap *= 2;
+  m.keys = calloc(cap, sizeof *m.keys);
+  m.vals = malloc(cap * sizeof *m.vals);
+  first = malloc(n * sizeof *first);
+  last = malloc(n * sizeof *last);
+  next = malloc(n * sizeof *next);
+  stack = malloc((n + 1) * sizeof *stack);
+  if (!m.keys || !m.vals || !first || !last || !next || !stack) goto oom;
+  m.mask = cap - 1;
+  for (i = 0; i < n; i++) {
+    idmap_put(&m, c->done[i], (uint32_t)i);
+    first[i] = last[i] = next[i] = NONE;
+  }
+  for (i = 0; i < n; i++) { /* link children in finish order */
+    const vt_slot *s = vt_slot_of(c, c->done[i]);
+    uint32_t *head, *tail;
+    if (s->parent == 0) {
+      total_ms += s->u.dur_ns / 1000000;
+      head = &root_first;
+      tail = &root_last;
+    } else {
+      uint32_t p = idmap_get(&m, s->parent);
+      if (p == NONE) continue; /* parent not completed: not printed */
+      head = &first[p];
+      tail = &last[p];
+    }
+    if (*tail == NONE) *head = (uint32_t)i;
+    else next[*tail] = (uint32_t)i;
+    *tail = (uint32_t)i;
+  }
+
+  vt_buf_puts(&b, "Trace: ");
+  vt_buf_put_i64(&b, (int64_t)n);
+  vt_buf_puts(&b, " spans, ");
+  vt_buf_put_i64(&b, total_ms);
+  vt_buf_puts(&b, "ms total\n");
+  {
+    size_t depth = 0;
+    stack[0] = root_first;
+    for (;;) {
+      uint32_t p = stack[depth];
+      if (p == NONE) {
+        if (depth == 0) break;
+        depth--;
+        continue;
+      }
+      vt_buf_putc(&b, '\n');
+      put_line(&b, c, c->done[p], depth);
+      stack[depth] = next[p];
+      if (first[p] != NONE) stack[++depth] = first[p];
+    }
+  }
+  goto done;
+oom:
+  b.failed = 1;
+done:
+  free(m.keys);
+  free(m.vals);
+  free(first);
+  free(last);
+  free(next);
+  free(stack);
+  vt_buf_putc(&b, '\0');
+  if (b.failed) {
+    vt_buf_free(&b);
+    return NULL;
+  }
+  if (len) *len = b.n - 1;
+  return b.p;
+}

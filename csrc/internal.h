@@ -1,0 +1,139 @@
+/*
+ * internal.h: structures shared by the core's files (not a public header).
+ * The collector's span store, the name table, output buffers, JSON writing.
+ */
+#ifndef VT_INTERNAL_H
+#define VT_INTERNAL_H
+
+#include "vmtrace.h"
+
+#if defined(__GNUC__)
+#define VT_HIDDEN __attribute__((visibility("hidden")))
+#define VT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define VT_HIDDEN
+#define VT_LIKELY(x) (x)
+#define VT_UNLIKELY(x) (x)
+#endif
+
+/* ---- output buffer --------------------------------------------------------- */
+
+/* A growable byte buffer; `failed` sticks once an allocation failed. */
+typedef struct vt_buf {
+  char *p;
+  size_t n, cap;
+  int failed;
+} vt_buf;
+
+VT_HIDDEN int vt_buf_grow(vt_buf *b, size_t extra);
+VT_HIDDEN void vt_buf_put(vt_buf *b, const void *s, size_t len);
+VT_HIDDEN void vt_buf_putc(vt_buf *b, char ch);
+VT_HIDDEN void vt_buf_puts(vt_buf *b, const char *s);
+VT_HIDDEN void vt_buf_put_i64(vt_buf *b, int64_t v);
+VT_HIDDEN void vt_buf_free(vt_buf *b);
+
+/* JSON text of a value as serde_json prints it compactly: sorted object keys
+ * (kept sorted at insertion), shortest round-trip floats with ".0" when
+ * integral, raw integers, strings escaped with invalid UTF-8 as U+FFFD. */
+VT_HIDDEN void vt_json_write(vt_buf *b, const cJSON *v);
+/* A JSON string literal of raw bytes (invalid UTF-8 becomes U+FFFD). */
+VT_HIDDEN void vt_json_write_str(vt_buf *b, const char *s, size_t len);
+/* Append the decoded bytes of a stored (escaped) string. */
+VT_HIDDEN void vt_buf_put_decoded(vt_buf *b, const char *s);
+/* Encode bytes for storage in cJSON (NUL and 0xC0 escaped), malloc'd. */
+VT_HIDDEN char *vt_str_encode(const char *s, size_t len);
+
+/* ---- names ------------------------------------------------------------------- */
+
+typedef struct vt_name {
+  const char *s;
+  uint32_t len;
+  uint32_t hash;
+} vt_name;
+
+/* Interned span names: a hash table of indices into an array of names whose
+ * bytes live in an arena. */
+typedef struct vt_names {
+  vt_name *v;
+  uint32_t n, cap;
+  uint32_t *slots; /* index + 1, 0 = empty */
+  uint32_t mask;
+  char *arena; /* current block; blocks are chained through their first word */
+  size_t used, avail;
+} vt_names;
+
+/* ---- spans ------------------------------------------------------------------- */
+
+enum { VT_FREE = 0, VT_OPEN = 1, VT_DONE = 2 };
+#define VT_F_MOCK 1u /* a mock clock was active at start */
+
+typedef struct vt_extra {
+  cJSON *meta; /* object, sorted keys */
+  vt_link *links;
+  size_t nlinks;
+  vt_event *events;
+  size_t nevents, capevents;
+  int64_t mock_wall_ms, mock_mono_ms; /* mock clock at start */
+} vt_extra;
+
+/* One span, open or completed: 40 bytes. */
+typedef struct vt_slot {
+  int64_t start_ns; /* real monotonic, from the collector's epoch */
+  union {
+    int64_t dur_ns;  /* completed */
+    vt_stack *stack; /* open: the stack that holds it (NULL once freed) */
+  } u;
+  vt_id parent;
+  uint32_t name;
+  uint8_t kind, state, flags, pad;
+  vt_extra *x;
+} vt_slot;
+
+#define VT_CHUNK_BITS 12
+#define VT_CHUNK_SIZE (1u << VT_CHUNK_BITS)
+
+typedef struct vt_chunk {
+  uint32_t live; /* slots not FREE */
+  vt_slot s[VT_CHUNK_SIZE];
+} vt_chunk;
+
+struct vt_stack {
+  vt_id *ids;
+  uint32_t n, cap;
+  vt_id base;
+  struct vt_stack *prev, *next; /* all stacks of a collector */
+};
+
+typedef struct vt_mock {
+  int64_t wall_ms, mono_ms;
+} vt_mock;
+
+struct vt_collector {
+  int enabled;
+  vt_id next_id;
+  vt_chunk **chunks; /* chunk k holds ids k*VT_CHUNK_SIZE+1 .. */
+  size_t nchunks;
+  vt_id *done; /* completed ids in finish order */
+  size_t ndone, capdone; /* capdone > ndone + nopen: finishing never fails */
+  size_t nopen;
+  vt_names names;
+  vt_stack main;
+  int64_t epoch_ns;      /* monotonic clock at reset */
+  int64_t wall_epoch_ns; /* wall clock at reset */
+  vt_mock *mocks;
+  size_t nmocks, capmocks;
+  uint64_t dropped;
+  unsigned char trace_bytes[16];
+  uint64_t span_salt; /* random per collector, for exported span ids */
+  char trace_id[48];
+};
+
+VT_HIDDEN vt_slot *vt_slot_of(const vt_collector *c, vt_id id);
+VT_HIDDEN void vt_names_init(vt_names *t);
+VT_HIDDEN void vt_names_free(vt_names *t);
+VT_HIDDEN int64_t vt_names_intern(vt_names *t, const char *s, size_t len);
+VT_HIDDEN void vt_trace_id_new(unsigned char bytes[16], char text[48],
+                               uint64_t *salt);
+
+#endif

@@ -1,0 +1,809 @@
+/*
+ * lvmtrace.c: the Lua binding (luaopen_vmtrace_core), the only file that
+ * includes lua.h. Each lua_State gets its own collector, held in a userdata
+ * that is the upvalue of every module function and sits in the registry under
+ * the address of a C static (for hosts, through vt_lua_collector). This file
+ * checks arguments, converts Lua values to JSON and spans to Lua tables, and
+ * turns core status codes into results or errors.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lauxlib.h"
+#include "lua.h"
+
+#include "internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define MAX_DEPTH 64
+
+static const char collector_key = 'c'; /* registry[&collector_key] */
+
+typedef struct lvt {
+  vt_collector *c;
+  const char *kind_ptr[VT_KIND_COUNT]; /* interned kind strings, anchored */
+  int trace_ref;                       /* registry ref: trace id string */
+  char trace_cached[48];
+} lvt;
+
+#define STATE(L) ((lvt *)lua_touserdata(L, lua_upvalueindex(1)))
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/* "vmtrace.<fn>: bad argument #<arg> (<message>)", with the caller's place. */
+static int arg_error(lua_State *L, const char *fn, int arg, const char *fmt,
+                     ...) {
+  va_list ap;
+  luaL_where(L, 1);
+  lua_pushfstring(L, "vmtrace.%s: bad argument #%d (", fn, arg);
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_pushliteral(L, ")");
+  lua_concat(L, 4);
+  return lua_error(L);
+}
+
+static int type_error(lua_State *L, const char *fn, int arg,
+                      const char *expected) {
+  return arg_error(L, fn, arg, "%s expected, got %s", expected,
+                   luaL_typename(L, arg));
+}
+
+static const char *check_str(lua_State *L, const char *fn, int arg,
+                             size_t *len) {
+  if (lua_type(L, arg) != LUA_TSTRING) type_error(L, fn, arg, "string");
+  return lua_tolstring(L, arg, len);
+}
+
+static vt_id check_id(lua_State *L, const char *fn, int arg) {
+  lua_Integer id;
+  if (VT_LIKELY(lua_isinteger(L, arg))) {
+    id = lua_tointeger(L, arg);
+  } else {
+    int ok;
+    if (lua_type(L, arg) != LUA_TNUMBER) type_error(L, fn, arg, "integer");
+    id = lua_tointegerx(L, arg, &ok);
+    if (!ok) arg_error(L, fn, arg, "integer expected, got non-integral number");
+  }
+  return id > 0 ? (vt_id)id : 0;
+}
+
+static vt_kind check_kind(lua_State *L, lvt *S, const char *fn, int arg) {
+  const char *s;
+  size_t len;
+  int k;
+  if (VT_UNLIKELY(lua_type(L, arg) != LUA_TSTRING))
+    type_error(L, fn, arg, "span kind string");
+  s = lua_tolstring(L, arg, &len);
+  for (k = 0; k < VT_KIND_COUNT; k++) /* short strings are interned */
+    if (S->kind_ptr[k] == s) return (vt_kind)k;
+  k = vt_kind_parse(s, len);
+  if (k < 0)
+    arg_error(L, fn, arg, "unknown span kind '%s'; expected one of %s", s,
+              vt_kind_list());
+  return (vt_kind)k;
+}
+
+/* ---- Lua values to JSON ------------------------------------------------------ */
+
+typedef struct conv {
+  lua_State *L;
+  const void *seen[MAX_DEPTH + 1];
+  int depth;
+  char path[200];
+  size_t plen;
+  char err[320];
+  int oom;
+} conv;
+
+static cJSON *fail(conv *cv, const char *msg, const char *detail) {
+  if (!cv->err[0]) {
+    const char *at = cv->plen ? cv->path : "";
+    snprintf(cv->err, sizeof cv->err, "%s%s%s%s", msg, detail ? detail : "",
+             cv->plen ? " at " : "", at);
+  }
+  return NULL;
+}
+
+static cJSON *oom(conv *cv) {
+  cv->oom = 1;
+  return fail(cv, "out of memory", NULL);
+}
+
+/* Extend the path shown in errors by a key or an index; returns the old
+ * length to restore. */
+static size_t path_push(conv *cv, const char *key, size_t klen, lua_Integer i) {
+  size_t old = cv->plen, room = sizeof cv->path - cv->plen;
+  int n;
+  if (room <= 4) return old;
+  if (key)
+    n = snprintf(cv->path + cv->plen, room, ".%.*s", (int)(klen < 40 ? klen : 40), key);
+  else
+    n = snprintf(cv->path + cv->plen, room, "[%lld]", (long long)i);
+  cv->plen += (size_t)n < room ? (size_t)n : room - 1;
+  return old;
+}
+
+static void path_pop(conv *cv, size_t old) {
+  cv->plen = old;
+  cv->path[old] = '\0';
+}
+
+static cJSON *to_json(conv *cv, int idx);
+
+static int cmp_items(const void *a, const void *b) {
+  return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
+}
+
+/* A table with string keys, sorted; the table is at idx. */
+static cJSON *object_to_json(conv *cv, int idx, size_t count) {
+  lua_State *L = cv->L;
+  cJSON *obj = cJSON_CreateObject(), **items;
+  size_t n = 0, i;
+  if (!obj) return oom(cv);
+  if (count == 0) return obj;
+  items = malloc(count * sizeof *items);
+  if (!items) {
+    cJSON_Delete(obj);
+    return oom(cv);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) { /* key value */
+    size_t klen, old;
+    const char *k = lua_tolstring(L, -2, &klen);
+    cJSON *v;
+    old = path_push(cv, k, klen, 0);
+    v = to_json(cv, lua_gettop(L));
+    path_pop(cv, old);
+    if (v) {
+      v->string = vt_str_encode(k, klen);
+      if (!v->string) {
+        cJSON_Delete(v);
+        v = oom(cv);
+      }
+    }
+    lua_pop(L, 1); /* key */
+    if (!v) {
+      lua_pop(L, 1);
+      break;
+    }
+    items[n++] = v;
+  }
+  if (n == count) {
+    qsort(items, n, sizeof *items, cmp_items);
+    for (i = 0; i < n; i++) {
+      items[i]->prev = i ? items[i - 1] : items[n - 1];
+      items[i]->next = i + 1 < n ? items[i + 1] : NULL;
+    }
+    obj->child = items[0];
+  } else {
+    for (i = 0; i < n; i++) cJSON_Delete(items[i]);
+    cJSON_Delete(obj);
+    obj = NULL;
+  }
+  free(items);
+  return obj;
+}
+
+static cJSON *array_to_json(conv *cv, int idx, lua_Integer n) {
+  lua_State *L = cv->L;
+  cJSON *arr = cJSON_CreateArray();
+  lua_Integer i;
+  if (!arr) return oom(cv);
+  for (i = 1; i <= n; i++) {
+    size_t old = path_push(cv, NULL, 0, i);
+    cJSON *v;
+    lua_rawgeti(L, idx, i);
+    v = to_json(cv, lua_gettop(L));
+    lua_pop(L, 1);
+    path_pop(cv, old);
+    if (!v) {
+      cJSON_Delete(arr);
+      return NULL;
+    }
+    cJSON_AddItemToArray(arr, v);
+  }
+  return arr;
+}
+
+static cJSON *table_to_json(conv *cv, int idx) {
+  lua_State *L = cv->L;
+  const void *p = lua_topointer(L, idx);
+  size_t count = 0, nstr = 0;
+  lua_Integer maxi = 0;
+  int i;
+  cJSON *out;
+  for (i = 0; i < cv->depth; i++)
+    if (cv->seen[i] == p) return fail(cv, "cyclic table", NULL);
+  if (cv->depth >= MAX_DEPTH)
+    return fail(cv, "tables nested deeper than 64 levels", NULL);
+  if (!lua_checkstack(L, 4)) return fail(cv, "Lua stack overflow", NULL);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) { /* classify the keys */
+    count++;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      nstr++;
+    } else if (lua_isinteger(L, -2) && lua_tointeger(L, -2) > 0) {
+      if (lua_tointeger(L, -2) > maxi) maxi = lua_tointeger(L, -2);
+    } else {
+      const char *tn = luaL_typename(L, -2);
+      lua_pop(L, 2);
+      return fail(cv, "table key must be a string or an array index 1..n, got ",
+                  tn);
+    }
+    lua_pop(L, 1);
+  }
+  if (nstr && nstr != count)
+    return fail(cv, "table mixes string and integer keys", NULL);
+  if (!nstr && count && (size_t)maxi != count)
+    return fail(cv, "sparse array (keys must be 1..n)", NULL);
+  cv->seen[cv->depth++] = p;
+  out = (nstr || !count) ? object_to_json(cv, idx, count)
+                         : array_to_json(cv, idx, maxi);
+  cv->depth--;
+  return out;
+}
+
+static cJSON *to_json(conv *cv, int idx) {
+  lua_State *L = cv->L;
+  cJSON *v;
+  switch (lua_type(L, idx)) {
+    case LUA_TNONE:
+    case LUA_TNIL: v = cJSON_CreateNull(); break;
+    case LUA_TBOOLEAN: v = cJSON_CreateBool(lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER:
+      v = lua_isinteger(L, idx) ? vt_json_int(lua_tointeger(L, idx))
+                                : vt_json_num(lua_tonumber(L, idx));
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      v = vt_json_str(s, len);
+      break;
+    }
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, idx) == NULL) {
+        v = cJSON_CreateNull();
+        break;
+      }
+      return fail(cv, "light userdata is not JSON-able", NULL);
+    case LUA_TTABLE: return table_to_json(cv, lua_absindex(L, idx));
+    default: return fail(cv, luaL_typename(L, idx), " is not JSON-able");
+  }
+  return v ? v : oom(cv);
+}
+
+/* Convert the value at arg (raising a clear error). `object` requires a table
+ * with string keys (or an empty table). */
+static cJSON *check_json(lua_State *L, const char *fn, int arg, int object) {
+  conv cv;
+  cJSON *v;
+  cv.L = L;
+  cv.depth = 0;
+  cv.plen = 0;
+  cv.path[0] = cv.err[0] = '\0';
+  cv.oom = 0;
+  if (object && lua_type(L, arg) != LUA_TTABLE)
+    type_error(L, fn, arg, "table with string keys");
+  v = to_json(&cv, arg);
+  if (v && object && !cJSON_IsObject(v)) {
+    cJSON_Delete(v);
+    arg_error(L, fn, arg, "table with string keys expected, got an array");
+  }
+  if (!v) {
+    if (cv.oom) luaL_error(L, "vmtrace.%s: out of memory", fn);
+    arg_error(L, fn, arg, "%s", cv.err);
+  }
+  return v;
+}
+
+/* ---- JSON to Lua ----------------------------------------------------------------- */
+
+static void push_stored_str(lua_State *L, const char *s) {
+  if (!strchr(s, (char)0xC0)) {
+    lua_pushstring(L, s);
+  } else {
+    luaL_Buffer b;
+    size_t len = strlen(s);
+    char *p = luaL_buffinitsize(L, &b, len);
+    luaL_pushresultsize(&b, vt_str_decode(s, p));
+  }
+}
+
+static void push_json(lua_State *L, const cJSON *v) {
+  const cJSON *it;
+  int64_t i;
+  luaL_checkstack(L, 4, "JSON value nested too deep");
+  switch (v->type & 0xFF) {
+    case cJSON_False: lua_pushboolean(L, 0); break;
+    case cJSON_True: lua_pushboolean(L, 1); break;
+    case cJSON_Number: lua_pushnumber(L, v->valuedouble); break;
+    case cJSON_Raw:
+      if (vt_json_is_int(v, &i)) lua_pushinteger(L, (lua_Integer)i);
+      else lua_pushstring(L, v->valuestring ? v->valuestring : "");
+      break;
+    case cJSON_String: push_stored_str(L, v->valuestring ? v->valuestring : ""); break;
+    case cJSON_Array: {
+      lua_Integer n = 0;
+      lua_newtable(L);
+      for (it = v->child; it; it = it->next) {
+        push_json(L, it);
+        lua_rawseti(L, -2, ++n);
+      }
+      break;
+    }
+    case cJSON_Object:
+      lua_newtable(L);
+      for (it = v->child; it; it = it->next) {
+        push_stored_str(L, it->string ? it->string : "");
+        push_json(L, it);
+        lua_rawset(L, -3);
+      }
+      break;
+    default: lua_pushlightuserdata(L, NULL); break; /* null */
+  }
+}
+
+/* ---- span tables -------------------------------------------------------------- */
+
+static void push_trace_id(lua_State *L, lvt *S) {
+  const char *t = vt_collector_trace_id(S->c);
+  if (S->trace_ref == LUA_NOREF || strcmp(t, S->trace_cached) != 0) {
+    luaL_unref(L, LUA_REGISTRYINDEX, S->trace_ref);
+    lua_pushstring(L, t);
+    S->trace_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    strcpy(S->trace_cached, t);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->trace_ref);
+}
+
+static void set_int(lua_State *L, const char *k, int64_t v) {
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, k);
+}
+
+static void push_span(lua_State *L, lvt *S, const vt_span_view *v) {
+  size_t i;
+  lua_createtable(L, 0, 9);
+  push_trace_id(L, S);
+  lua_setfield(L, -2, "trace_id");
+  set_int(L, "span_id", (int64_t)v->id);
+  if (v->parent) set_int(L, "parent_id", (int64_t)v->parent);
+  lua_pushstring(L, vt_kind_name((int)v->kind));
+  lua_setfield(L, -2, "kind");
+  lua_pushlstring(L, v->name, v->name_len);
+  lua_setfield(L, -2, "name");
+  set_int(L, "start_ms", v->start_ns / 1000000);
+  set_int(L, "start_unix_ms", v->start_unix_ns / 1000000);
+  if (v->open) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "open");
+  } else {
+    set_int(L, "duration_ms", v->duration_ns / 1000000);
+  }
+  if (v->metadata && v->metadata->child) {
+    push_json(L, v->metadata);
+    lua_setfield(L, -2, "metadata");
+  }
+  if (v->nlinks) {
+    lua_createtable(L, (int)v->nlinks, 0);
+    for (i = 0; i < v->nlinks; i++) {
+      const vt_link *l = &v->links[i];
+      lua_createtable(L, 0, 3);
+      lua_pushlstring(L, l->trace_id, l->trace_id_len);
+      lua_setfield(L, -2, "trace_id");
+      lua_pushlstring(L, l->span_id, l->span_id_len);
+      lua_setfield(L, -2, "span_id");
+      if (l->attributes && l->attributes->child) {
+        push_json(L, l->attributes);
+        lua_setfield(L, -2, "attributes");
+      }
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "links");
+  }
+  if (v->nevents) {
+    lua_createtable(L, (int)v->nevents, 0);
+    for (i = 0; i < v->nevents; i++) {
+      const vt_event *e = &v->events[i];
+      lua_createtable(L, 0, 4);
+      lua_pushlstring(L, e->name, e->name_len);
+      lua_setfield(L, -2, "name");
+      set_int(L, "time_unix_ms", e->time_unix_ns / 1000000);
+      set_int(L, "offset_ms", e->offset_ns / 1000000);
+      if (e->attributes && e->attributes->child) {
+        push_json(L, e->attributes);
+        lua_setfield(L, -2, "attributes");
+      }
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "events");
+  }
+}
+
+static void push_link(lua_State *L, lvt *S, vt_id id) {
+  lua_createtable(L, 0, 2);
+  push_trace_id(L, S);
+  lua_setfield(L, -2, "trace_id");
+  lua_pushfstring(L, "%I", (LUAI_UACINT)id);
+  lua_setfield(L, -2, "span_id");
+}
+
+/* ---- the switch ------------------------------------------------------------------ */
+
+static int l_enable(lua_State *L) {
+  int on = 1;
+  if (!lua_isnoneornil(L, 1)) {
+    if (lua_type(L, 1) != LUA_TBOOLEAN) type_error(L, "enable", 1, "boolean");
+    on = lua_toboolean(L, 1);
+  }
+  vt_collector_set_enabled(STATE(L)->c, on);
+  return 0;
+}
+
+static int l_disable(lua_State *L) {
+  vt_collector_set_enabled(STATE(L)->c, 0);
+  return 0;
+}
+
+static int l_is_enabled(lua_State *L) {
+  lua_pushboolean(L, vt_collector_enabled(STATE(L)->c));
+  return 1;
+}
+
+static int l_reset(lua_State *L) {
+  vt_collector_reset(STATE(L)->c);
+  return 0;
+}
+
+static int l_trace_id(lua_State *L) {
+  push_trace_id(L, STATE(L));
+  return 1;
+}
+
+static int l_dropped(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)vt_collector_dropped(STATE(L)->c));
+  return 1;
+}
+
+/* ---- spans by id ------------------------------------------------------------------ */
+
+/* Links from opts.links (at idx), checked before anything is allocated. The
+ * array lives in a userdata left on the stack; its strings point into the
+ * link tables, which stay referenced by opts. */
+static vt_link *check_links(lua_State *L, int idx, size_t *n) {
+  size_t count = 0, i;
+  vt_link *links;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    arg_error(L, "start", 3, "opts.links must be an array of links, got %s",
+              luaL_typename(L, idx));
+  count = (size_t)lua_rawlen(L, idx);
+  for (i = 1; i <= count; i++) {
+    int t = lua_rawgeti(L, idx, (lua_Integer)i), ts, tt, ta;
+    if (t != LUA_TTABLE)
+      arg_error(L, "start", 3, "opts.links[%d] must be a table, got %s", (int)i,
+                lua_typename(L, t));
+    tt = lua_getfield(L, -1, "trace_id");
+    ts = lua_getfield(L, -2, "span_id");
+    ta = lua_getfield(L, -3, "attributes");
+    if (tt != LUA_TSTRING)
+      arg_error(L, "start", 3, "opts.links[%d].trace_id must be a string, got %s",
+                (int)i, lua_typename(L, tt));
+    if (ts != LUA_TSTRING && !(ts == LUA_TNUMBER && lua_isinteger(L, -2)))
+      arg_error(L, "start", 3,
+                "opts.links[%d].span_id must be a string or an integer, got %s",
+                (int)i, lua_typename(L, ts));
+    if (ta == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+          arg_error(L, "start", 3,
+                    "opts.links[%d].attributes must map strings to strings",
+                    (int)i);
+        lua_pop(L, 1);
+      }
+    } else if (ta != LUA_TNIL) {
+      arg_error(L, "start", 3, "opts.links[%d].attributes must be a table, got %s",
+                (int)i, lua_typename(L, ta));
+    }
+    lua_pop(L, 4);
+  }
+  links = lua_newuserdatauv(L, (count ? count : 1) * sizeof *links, 0);
+  for (i = 0; i < count; i++) {
+    vt_link *l = &links[i];
+    lua_rawgeti(L, idx, (lua_Integer)i + 1);
+    lua_getfield(L, -1, "trace_id");
+    l->trace_id = lua_tolstring(L, -1, &l->trace_id_len);
+    lua_getfield(L, -2, "span_id");
+    if (lua_type(L, -1) == LUA_TNUMBER) { /* integer: its decimal text */
+      lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, -1));
+      lua_replace(L, -2);
+      lua_pushvalue(L, -1); /* keep the text alive in the link table */
+      lua_setfield(L, -4, "span_id");
+    }
+    l->span_id = lua_tolstring(L, -1, &l->span_id_len);
+    l->attributes = NULL;
+    lua_pop(L, 3);
+  }
+  for (i = 0; i < count; i++) { /* attributes last: allocation only now */
+    lua_rawgeti(L, idx, (lua_Integer)i + 1);
+    if (lua_getfield(L, -1, "attributes") == LUA_TTABLE) {
+      conv cv;
+      memset(&cv, 0, sizeof cv);
+      cv.L = L;
+      links[i].attributes = to_json(&cv, lua_gettop(L));
+      if (!links[i].attributes) {
+        size_t j;
+        for (j = 0; j < i; j++) cJSON_Delete(links[j].attributes);
+        luaL_error(L, "vmtrace.start: out of memory");
+      }
+    }
+    lua_pop(L, 2);
+  }
+  *n = count;
+  return links;
+}
+
+static int start_with_opts(lua_State *L, lvt *S, vt_kind kind,
+                           const char *name, size_t len) {
+  vt_link *links = NULL;
+  size_t nlinks = 0;
+  unsigned flags = 0;
+  vt_id id;
+  if (lua_type(L, 3) != LUA_TTABLE) type_error(L, "start", 3, "options table");
+  lua_pushnil(L);
+  while (lua_next(L, 3)) { /* unknown options are mistakes worth hearing of */
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    if (!k || (strcmp(k, "links") && strcmp(k, "detached")))
+      arg_error(L, "start", 3, "unknown option '%s' (expected links, detached)",
+                k ? k : luaL_typename(L, -2));
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, 3, "detached") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+      arg_error(L, "start", 3, "opts.detached must be a boolean, got %s",
+                luaL_typename(L, -1));
+    if (lua_toboolean(L, -1)) flags |= VT_START_DETACHED;
+  }
+  if (lua_getfield(L, 3, "links") != LUA_TNIL)
+    links = check_links(L, lua_gettop(L), &nlinks);
+  id = vt_collector_start(S->c, NULL, kind, name, len, links, nlinks, flags);
+  lua_pushinteger(L, (lua_Integer)id);
+  return 1;
+}
+
+static int l_start(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_kind kind = check_kind(L, S, "start", 1);
+  size_t len;
+  const char *name;
+  if (VT_UNLIKELY(lua_type(L, 2) != LUA_TSTRING)) type_error(L, "start", 2, "string");
+  name = lua_tolstring(L, 2, &len);
+  if (VT_UNLIKELY(!lua_isnoneornil(L, 3)))
+    return start_with_opts(L, S, kind, name, len);
+  lua_pushinteger(L, (lua_Integer)vt_collector_start(S->c, NULL, kind, name,
+                                                     len, NULL, 0, 0));
+  return 1;
+}
+
+static int l_finish(lua_State *L) {
+  vt_id id = check_id(L, "finish", 1);
+  int64_t dur;
+  if (id && vt_collector_finish(STATE(L)->c, id, &dur) == VT_OK)
+    lua_pushinteger(L, (lua_Integer)(dur / 1000000));
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* Metadata values are checked in depth only for a span that can take them. */
+static void check_json_type(lua_State *L, const char *fn, int arg) {
+  int t = lua_type(L, arg);
+  if (t == LUA_TFUNCTION || t == LUA_TUSERDATA || t == LUA_TTHREAD ||
+      (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, arg) != NULL))
+    arg_error(L, fn, arg, "%s is not JSON-able", luaL_typename(L, arg));
+}
+
+static int set_metadata(lua_State *L, const char *fn, int if_absent) {
+  lvt *S = STATE(L);
+  vt_id id = check_id(L, fn, 1);
+  size_t klen;
+  const char *key = check_str(L, fn, 2, &klen);
+  vt_span_view v;
+  int rc;
+  check_json_type(L, fn, 3);
+  if (vt_collector_get(S->c, id, &v) != VT_OK || (!v.open && !if_absent) ||
+      (if_absent && vt_json_obj_get(v.metadata, key, klen))) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  rc = if_absent ? vt_collector_set_metadata_if_absent(S->c, id, key, klen,
+                                                       check_json(L, fn, 3, 0))
+                 : vt_collector_set_metadata(S->c, id, key, klen,
+                                             check_json(L, fn, 3, 0));
+  if (rc == VT_ENOMEM) return luaL_error(L, "vmtrace.%s: out of memory", fn);
+  lua_pushboolean(L, rc == VT_OK);
+  return 1;
+}
+
+static int l_set_metadata(lua_State *L) { return set_metadata(L, "set_metadata", 0); }
+static int l_set_metadata_if_absent(lua_State *L) {
+  return set_metadata(L, "set_metadata_if_absent", 1);
+}
+
+static int l_record_event(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_id id = check_id(L, "record_event", 1);
+  size_t len;
+  const char *name = check_str(L, "record_event", 2, &len);
+  vt_span_view v;
+  cJSON *attrs = NULL;
+  int rc;
+  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
+    type_error(L, "record_event", 3, "table with string keys");
+  if (vt_collector_get(S->c, id, &v) != VT_OK || !v.open) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (!lua_isnoneornil(L, 3)) attrs = check_json(L, "record_event", 3, 1);
+  rc = vt_collector_record_event(S->c, id, name, len, attrs);
+  if (rc == VT_ENOMEM) return luaL_error(L, "vmtrace.record_event: out of memory");
+  lua_pushboolean(L, rc == VT_OK);
+  return 1;
+}
+
+static int l_get(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_id id = check_id(L, "get", 1);
+  vt_span_view v;
+  if (vt_collector_get(S->c, id, &v) != VT_OK) return 0;
+  push_span(L, S, &v);
+  return 1;
+}
+
+static int l_current_span_id(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_id id;
+  if (!vt_collector_enabled(S->c)) return 0;
+  id = vt_stack_current(S->c, NULL);
+  if (!id) return 0;
+  lua_pushinteger(L, (lua_Integer)id);
+  return 1;
+}
+
+static int link_of(lua_State *L, lvt *S, vt_id id) {
+  vt_span_view v;
+  if (!vt_collector_enabled(S->c) || vt_collector_get(S->c, id, &v) != VT_OK ||
+      !v.open)
+    return 0;
+  push_link(L, S, id);
+  return 1;
+}
+
+static int l_span_link(lua_State *L) {
+  return link_of(L, STATE(L), check_id(L, "span_link", 1));
+}
+
+static int l_current_span_link(lua_State *L) {
+  lvt *S = STATE(L);
+  return link_of(L, S, vt_stack_current(S->c, NULL));
+}
+
+static int push_spans(lua_State *L, lvt *S) {
+  size_t n = vt_collector_count(S->c), i;
+  luaL_checkstack(L, 8, NULL);
+  lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
+  for (i = 0; i < n; i++) {
+    vt_span_view v;
+    vt_collector_get(S->c, vt_collector_completed_id(S->c, i), &v);
+    push_span(L, S, &v);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+static int l_spans(lua_State *L) { return push_spans(L, STATE(L)); }
+
+static int l_take_spans(lua_State *L) {
+  lvt *S = STATE(L);
+  push_spans(L, S);
+  vt_collector_take(S->c);
+  return 1;
+}
+
+static int l_summary(lua_State *L) {
+  size_t len;
+  char *s = vt_collector_summary(STATE(L)->c, &len);
+  if (!s) return luaL_error(L, "vmtrace.summary: out of memory");
+  lua_pushlstring(L, s, len);
+  free(s);
+  return 1;
+}
+
+/* ---- module ------------------------------------------------------------------ */
+
+static int l_collector_gc(lua_State *L) {
+  lvt *S = lua_touserdata(L, 1);
+  vt_collector_free(S->c);
+  S->c = NULL;
+  return 0;
+}
+
+vt_collector *vt_lua_collector(lua_State *L) {
+  lvt *S;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &collector_key);
+  S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return S ? S->c : NULL;
+}
+
+static const luaL_Reg funcs[] = {
+    {"enable", l_enable},
+    {"disable", l_disable},
+    {"is_enabled", l_is_enabled},
+    {"reset", l_reset},
+    {"trace_id", l_trace_id},
+    {"dropped", l_dropped},
+    {"start", l_start},
+    {"finish", l_finish},
+    {"set_metadata", l_set_metadata},
+    {"set_metadata_if_absent", l_set_metadata_if_absent},
+    {"record_event", l_record_event},
+    {"get", l_get},
+    {"current_span_id", l_current_span_id},
+    {"span_link", l_span_link},
+    {"current_span_link", l_current_span_link},
+    {"spans", l_spans},
+    {"take_spans", l_take_spans},
+    {"summary", l_summary},
+    {NULL, NULL}};
+
+/* The state's collector userdata, made on first load. */
+static lvt *push_state(lua_State *L) {
+  lvt *S;
+  int k;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &collector_key) == LUA_TUSERDATA)
+    return lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  S = lua_newuserdatauv(L, sizeof *S, 1);
+  memset(S, 0, sizeof *S);
+  S->trace_ref = LUA_NOREF;
+  lua_createtable(L, VT_KIND_COUNT, 0); /* anchors the kind strings */
+  for (k = 0; k < VT_KIND_COUNT; k++) {
+    S->kind_ptr[k] = lua_pushstring(L, vt_kind_name(k));
+    lua_rawseti(L, -2, k + 1);
+  }
+  lua_setiuservalue(L, -2, 1);
+  S->c = vt_collector_new();
+  if (!S->c) luaL_error(L, "vmtrace: out of memory");
+  luaL_newmetatable(L, "vmtrace.Collector"); /* only once the object is whole */
+  lua_pushcfunction(L, l_collector_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &collector_key);
+  return S;
+}
+
+EXPORT int luaopen_vmtrace_core(lua_State *L);
+EXPORT int luaopen_vmtrace_core(lua_State *L) {
+  int k;
+  luaL_checkversion(L);
+  lua_newtable(L);
+  push_state(L); /* module, state */
+  luaL_setfuncs(L, funcs, 1);
+  lua_createtable(L, VT_KIND_COUNT, 0);
+  for (k = 0; k < VT_KIND_COUNT; k++) {
+    lua_pushstring(L, vt_kind_name(k));
+    lua_rawseti(L, -2, k + 1);
+  }
+  lua_setfield(L, -2, "kinds");
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
+  lua_pushliteral(L, VMTRACE_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  return 1;
+}

@@ -1,0 +1,210 @@
+/*
+ * vmtrace.h: the public C API of the vmtrace core.
+ *
+ * A host that embeds Lua uses this header to emit spans from C into the same
+ * collector a script sees (vt_lua_collector), or creates collectors of its own.
+ * The core is plain C (no Lua); every function here but vt_lua_collector lives
+ * in csrc/ files that never include lua.h.
+ *
+ * Conventions
+ *  - Span ids count up from 1 per collector; 0 means "not recorded".
+ *  - Times are nanoseconds: monotonic offsets from the collector's epoch, or
+ *    wall-clock nanoseconds since the UNIX epoch where the name says unix.
+ *  - Every cJSON value handed to the core is consumed (owned by the core after
+ *    the call, whatever the result). Integers that must keep all 64 bits are
+ *    cJSON_Raw items holding decimal text (vt_json_int makes them).
+ *  - Strings are byte strings with explicit lengths; they may hold NUL bytes
+ *    and invalid UTF-8. Keys and string values stored inside cJSON items keep
+ *    NUL and 0xC0 bytes escaped (see vt_json_str / vt_str_decode).
+ *  - A collector belongs to one thread at a time; two collectors share nothing.
+ */
+#ifndef VMTRACE_H
+#define VMTRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMTRACE_VERSION "0.1.0"
+
+typedef uint64_t vt_id;
+typedef struct vt_collector vt_collector;
+typedef struct vt_stack vt_stack;
+
+/* Status codes returned by the core. */
+typedef enum vt_status {
+  VT_OK = 0,
+  VT_ENOTFOUND = 1, /* id is 0, unknown, finished (or not open), or no mock */
+  VT_EEXIST = 2,    /* set_metadata_if_absent: the key was already there */
+  VT_ENOMEM = 3,    /* an allocation failed; the collector is unchanged */
+  VT_EINVAL = 4,    /* a malformed argument */
+  VT_EIO = 5        /* an output error */
+} vt_status;
+
+/* Span kinds, in the seed's order. */
+typedef enum vt_kind {
+  VT_PIPELINE, VT_FN_CALL, VT_LLM_CALL, VT_TOOL_CALL, VT_IMPORT, VT_PARALLEL,
+  VT_SPAWN, VT_STEP, VT_VM_SETUP, VT_SUSPENSION, VT_RESUME, VT_DRAIN,
+  VT_DRAIN_DECISION, VT_POOL_SUBMIT, VT_POOL_DEQUEUE, VT_CHANNEL_EMIT,
+  VT_CHANNEL_MATCH, VT_USER_TIMING, VT_MODEL_ROUTE, VT_TOOL_MOUNT,
+  VT_DEFERRED_TOOL_LOAD,
+  VT_KIND_COUNT
+} vt_kind;
+
+/* "pipeline", "fn_call", ...; NULL for an out-of-range kind. */
+const char *vt_kind_name(int kind);
+/* The kind whose name is s[0..len), or -1. */
+int vt_kind_parse(const char *s, size_t len);
+/* "pipeline, fn_call, ..., deferred_tool_load" */
+const char *vt_kind_list(void);
+
+/* A causal link to another span (OTel span link). */
+typedef struct vt_link {
+  const char *trace_id;
+  size_t trace_id_len;
+  const char *span_id; /* decimal string of the local id, or a remote id */
+  size_t span_id_len;
+  cJSON *attributes; /* object of string values, or NULL */
+} vt_link;
+
+/* A sub-phase event recorded on a span. */
+typedef struct vt_event {
+  const char *name;
+  size_t name_len;
+  int64_t time_unix_ns; /* wall clock (mock-aware) */
+  int64_t offset_ns;    /* from the span's start */
+  cJSON *attributes;    /* object, or NULL */
+} vt_event;
+
+/* ---- collectors -------------------------------------------------------- */
+
+/* A new, disabled collector (NULL when out of memory). */
+vt_collector *vt_collector_new(void);
+void vt_collector_free(vt_collector *c);
+/* Drop every span, restart ids at 1, new trace id and epoch. Open stacks stay
+ * valid but are emptied. */
+void vt_collector_reset(vt_collector *c);
+/* Turning tracing on resets the collector, as in the seed. */
+void vt_collector_set_enabled(vt_collector *c, int on);
+int vt_collector_enabled(const vt_collector *c);
+/* "trace_<uuid v7>" (41 bytes + NUL). */
+const char *vt_collector_trace_id(const vt_collector *c);
+/* The 16 bytes of the trace uuid (OTLP / W3C trace id). */
+const unsigned char *vt_collector_trace_bytes(const vt_collector *c);
+/* Spans that could not be recorded (allocation failures). */
+uint64_t vt_collector_dropped(const vt_collector *c);
+
+/* ---- active stacks (one per coroutine) ----------------------------------- */
+
+/* The collector's main stack. */
+vt_stack *vt_collector_main_stack(vt_collector *c);
+/* A new stack whose first span gets `base_parent` (0: none) as parent. */
+vt_stack *vt_stack_new(vt_collector *c, vt_id base_parent);
+/* Free a stack; spans it holds stay open and can still be finished. */
+void vt_stack_free(vt_collector *c, vt_stack *st);
+/* The innermost open span of `st` (its base parent when empty), or 0. */
+vt_id vt_stack_current(const vt_collector *c, const vt_stack *st);
+
+/* ---- recording ----------------------------------------------------------- */
+
+#define VT_START_DETACHED 1u /* a root span: no parent, whatever is active */
+#define VT_START_ALWAYS 2u   /* record even while tracing is off */
+
+/* Start a span on `st` (NULL: the main stack); its parent is the current span
+ * of `st` unless detached. Links are copied (their attributes consumed).
+ * Returns its id, or 0 when tracing is off (and not ALWAYS) or out of memory
+ * (counted in vt_collector_dropped). */
+vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
+                         const char *name, size_t name_len,
+                         vt_link *links, size_t nlinks, unsigned flags);
+/* Finish an open span: VT_OK and its duration, or VT_ENOTFOUND. The span is
+ * removed from whichever stack holds it, wherever it is in that stack. */
+int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns);
+/* Set a metadata key of an open span (VT_ENOTFOUND otherwise). */
+int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
+                              size_t key_len, cJSON *value);
+/* Set a key of an open or completed span unless present (VT_EEXIST). */
+int vt_collector_set_metadata_if_absent(vt_collector *c, vt_id id,
+                                        const char *key, size_t key_len,
+                                        cJSON *value);
+/* Append an event to an open span (VT_ENOTFOUND otherwise). */
+int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
+                              size_t name_len, cJSON *attributes);
+
+/* ---- reading ------------------------------------------------------------- */
+
+typedef struct vt_span_view {
+  vt_id id;
+  vt_id parent; /* 0 at a root */
+  vt_kind kind;
+  const char *name;
+  size_t name_len;
+  int open;              /* 1 while not finished */
+  int64_t start_ns;      /* monotonic offset from the collector's epoch */
+  int64_t start_unix_ns; /* wall clock at start (mock-aware) */
+  int64_t duration_ns;   /* 0 while open */
+  const cJSON *metadata; /* object with sorted keys, or NULL */
+  const vt_link *links;
+  size_t nlinks;
+  const vt_event *events;
+  size_t nevents;
+} vt_span_view;
+
+/* Fill `out` for an open or completed span: VT_OK or VT_ENOTFOUND. O(1). */
+int vt_collector_get(const vt_collector *c, vt_id id, vt_span_view *out);
+/* Completed spans, in the order they finished. */
+size_t vt_collector_count(const vt_collector *c);
+vt_id vt_collector_completed_id(const vt_collector *c, size_t i);
+/* Drop every completed span (after reading them): take_spans. */
+void vt_collector_take(vt_collector *c);
+
+/* The seed's format_summary text, malloc'd and NUL-terminated (free()), or
+ * NULL when out of memory. Linear in the number of spans. */
+char *vt_collector_summary(const vt_collector *c, size_t *len);
+
+/* ---- clock ----------------------------------------------------------------- */
+
+int64_t vt_clock_mono_ns(void); /* CLOCK_MONOTONIC */
+int64_t vt_clock_wall_ns(void); /* CLOCK_REALTIME */
+/* Mock clock (per collector, nesting): the innermost mock is active. */
+int vt_collector_mock_push(vt_collector *c, int64_t wall_ms);
+int vt_collector_mock_advance(vt_collector *c, int64_t ms, int64_t *wall_ms);
+int vt_collector_mock_pop(vt_collector *c);
+int vt_collector_mocked(const vt_collector *c);
+int64_t vt_collector_now_ms(const vt_collector *c);       /* wall ms */
+int64_t vt_collector_monotonic_ms(const vt_collector *c); /* ms since epoch, or
+                                                            mock monotonic */
+
+/* ---- JSON values ----------------------------------------------------------- */
+
+/* A 64-bit integer kept exactly (cJSON_Raw with decimal text). */
+cJSON *vt_json_int(int64_t v);
+/* A string value of `len` bytes (NUL and 0xC0 bytes escaped). */
+cJSON *vt_json_str(const char *s, size_t len);
+/* A number; NaN and infinities become null. */
+cJSON *vt_json_num(double d);
+/* Add `value` to `obj` under `key`, keeping keys sorted and unique (an old
+ * value under the same key is replaced). Consumes value. */
+int vt_json_obj_set(cJSON *obj, const char *key, size_t key_len, cJSON *value);
+/* The item under `key`, or NULL. */
+cJSON *vt_json_obj_get(const cJSON *obj, const char *key, size_t key_len);
+/* Is `item` an integer made by vt_json_int? Then *out holds it. */
+int vt_json_is_int(const cJSON *item, int64_t *out);
+/* Decode a stored (escaped) string into buf (at least strlen(s) bytes);
+ * returns the decoded length. */
+size_t vt_str_decode(const char *s, char *buf);
+
+/* ---- Lua hosts (defined in lvmtrace.c) ------------------------------------ */
+
+struct lua_State;
+/* The collector of a Lua state that has loaded vmtrace.core, or NULL. */
+vt_collector *vt_lua_collector(struct lua_State *L);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
