@@ -50,7 +50,7 @@ $(LIB): $(CORE_OBJ) $(BIND_OBJ)
 
 build/test_core: tests/c/test_core.c tests/c/tap.h $(CORE_OBJ)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) \
-	  -o $@ tests/c/test_core.c $(CORE_OBJ) $(DEP_LIBS)
+	  -pthread -o $@ tests/c/test_core.c $(CORE_OBJ) $(DEP_LIBS)
 
 build/test_states: tests/c/test_states.c tests/c/tap.h $(LIB)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc -I$(LUA_INCDIR) \

@@ -52,24 +52,6 @@ vt_slot *vt_slot_of(const vt_collector *c, vt_id id) {
   return s->state != VT_FREE ? s : NULL;
 }
 
-/* The (free) slot for the next id, allocating its chunk. */
-static vt_slot *slot_new(vt_collector *c) {
-  size_t k = (size_t)((c->next_id - 1) >> VT_CHUNK_BITS);
-  if (k >= c->nchunks) {
-    size_t n = c->nchunks ? c->nchunks * 2 : 16;
-    vt_chunk **d;
-    while (n <= k) n *= 2;
-    d = realloc(c->chunks, n * sizeof *d);
-    if (!d) return NULL;
-    memset(d + c->nchunks, 0, (n - c->nchunks) * sizeof *d);
-    c->chunks = d;
-    c->nchunks = n;
-  }
-  if (!c->chunks[k] && !(c->chunks[k] = calloc(1, sizeof(vt_chunk))))
-    return NULL;
-  return &c->chunks[k]->s[(c->next_id - 1) & (VT_CHUNK_SIZE - 1)];
-}
-
 static void links_free(vt_link *l, size_t n) {
   size_t i;
   for (i = 0; i < n; i++) {
@@ -144,7 +126,6 @@ static void clear_spans(vt_collector *c) {
   free(c->done);
   c->done = NULL;
   c->ndone = c->capdone = c->nopen = 0;
-  vt_names_free(&c->names);
 }
 
 void vt_collector_reset(vt_collector *c) {
@@ -163,6 +144,7 @@ void vt_collector_reset(vt_collector *c) {
 void vt_collector_free(vt_collector *c) {
   if (!c) return;
   clear_spans(c);
+  vt_names_free(&c->names);
   while (c->main.next != &c->main) vt_stack_free(c, c->main.next);
   free(c->main.ids);
   free(c->mocks);
@@ -276,41 +258,69 @@ static vt_id drop(vt_collector *c, vt_link *links, size_t nlinks) {
   return 0;
 }
 
-vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
-                         const char *name, size_t name_len, vt_link *links,
-                         size_t nlinks, unsigned flags) {
-  int64_t nm, now;
+int64_t vt_collector_intern(vt_collector *c, const char *name, size_t len) {
+  return vt_names_intern(&c->names, name, len);
+}
+
+static int chunk_new(vt_collector *c, size_t k) {
+  if (k >= c->nchunks) {
+    size_t n = c->nchunks ? c->nchunks * 2 : 16;
+    vt_chunk **d;
+    while (n <= k) n *= 2;
+    d = realloc(c->chunks, n * sizeof *d);
+    if (!d) return 0;
+    memset(d + c->nchunks, 0, (n - c->nchunks) * sizeof *d);
+    c->chunks = d;
+    c->nchunks = n;
+  }
+  return c->chunks[k] || (c->chunks[k] = calloc(1, sizeof(vt_chunk))) != NULL;
+}
+
+static int stack_grow(vt_stack *st) {
+  uint32_t cap = st->cap ? st->cap * 2 : 16;
+  vt_id *ids = realloc(st->ids, cap * sizeof *ids);
+  if (!ids) return 0;
+  st->ids = ids;
+  st->cap = cap;
+  return 1;
+}
+
+/* Room in the finish-order list for every open span and one more. */
+static int done_reserve(vt_collector *c) {
+  size_t cap = c->capdone ? c->capdone * 2 : 1024;
+  vt_id *d;
+  while (cap <= c->ndone + c->nopen + 1) cap *= 2;
+  d = realloc(c->done, cap * sizeof *d);
+  if (!d) return 0;
+  c->done = d;
+  c->capdone = cap;
+  return 1;
+}
+
+vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
+                                  uint32_t name, vt_link *links, size_t nlinks,
+                                  unsigned flags) {
+  vt_id id = c->next_id;
+  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
+  vt_chunk *ch;
   vt_slot *s;
-  vt_id id;
   if (VT_UNLIKELY(!c->enabled) && !(flags & VT_START_ALWAYS)) {
     links_discard(links, nlinks); /* not recording is not a drop */
     return 0;
   }
-  if ((unsigned)kind >= VT_KIND_COUNT) return drop(c, links, nlinks);
+  if (VT_UNLIKELY((unsigned)kind >= VT_KIND_COUNT || name >= c->names.n))
+    return drop(c, links, nlinks);
   if (!st) st = &c->main;
-  nm = vt_names_intern(&c->names, name, name_len);
-  if (VT_UNLIKELY(nm < 0)) return drop(c, links, nlinks);
-  s = slot_new(c);
-  if (VT_UNLIKELY(!s)) return drop(c, links, nlinks);
-  if (VT_UNLIKELY(st->n == st->cap)) {
-    uint32_t cap = st->cap ? st->cap * 2 : 16;
-    vt_id *ids = realloc(st->ids, cap * sizeof *ids);
-    if (!ids) return drop(c, links, nlinks);
-    st->ids = ids;
-    st->cap = cap;
-  }
-  /* reserve the place in the finish-order list */
-  if (VT_UNLIKELY(c->capdone <= c->ndone + c->nopen + 1)) {
-    size_t cap = c->capdone ? c->capdone * 2 : 1024;
-    vt_id *d;
-    while (cap <= c->ndone + c->nopen + 1) cap *= 2;
-    d = realloc(c->done, cap * sizeof *d);
-    if (!d) return drop(c, links, nlinks);
-    c->done = d;
-    c->capdone = cap;
-  }
-  id = c->next_id;
-  memset(s, 0, sizeof *s);
+  if (VT_UNLIKELY(k >= c->nchunks || !c->chunks[k]) && !chunk_new(c, k))
+    return drop(c, links, nlinks);
+  if (VT_UNLIKELY(st->n == st->cap) && !stack_grow(st))
+    return drop(c, links, nlinks);
+  if (VT_UNLIKELY(c->capdone <= c->ndone + c->nopen + 1) && !done_reserve(c))
+    return drop(c, links, nlinks);
+  ch = c->chunks[k];
+  s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
+  s->x = NULL;
+  s->flags = 0;
   if (VT_UNLIKELY(nlinks || c->nmocks)) {
     vt_extra *x = extra_of(s);
     if (nlinks && !links_copy(x, links, nlinks)) {
@@ -323,30 +333,43 @@ vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
     if (c->nmocks) {
       x->mock_wall_ms = c->mocks[c->nmocks - 1].wall_ms;
       x->mock_mono_ms = mock_mono(c);
-      s->flags |= VT_F_MOCK;
+      s->flags = VT_F_MOCK;
     }
   }
-  now = vt_clock_mono_ns();
-  s->start_ns = now - c->epoch_ns;
+  s->start_ns = vt_mono_ns() - c->epoch_ns;
   s->parent = (flags & VT_START_DETACHED) ? 0
               : st->n                      ? st->ids[st->n - 1]
                                            : st->base;
-  s->name = (uint32_t)nm;
+  s->name = name;
   s->kind = (uint8_t)kind;
   s->state = VT_OPEN;
   s->u.stack = st;
-  c->chunks[(id - 1) >> VT_CHUNK_BITS]->live++;
+  ch->live++;
   st->ids[st->n++] = id;
   c->nopen++;
-  c->next_id++;
+  c->next_id = id + 1;
   return id;
+}
+
+vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
+                         const char *name, size_t name_len, vt_link *links,
+                         size_t nlinks, unsigned flags) {
+  int64_t nm;
+  if (!c->enabled && !(flags & VT_START_ALWAYS)) {
+    links_discard(links, nlinks);
+    return 0;
+  }
+  nm = vt_names_intern(&c->names, name, name_len);
+  if (nm < 0) return drop(c, links, nlinks);
+  return vt_collector_start_interned(c, st, kind, (uint32_t)nm, links, nlinks,
+                                     flags);
 }
 
 int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   vt_slot *s = vt_slot_of(c, id);
   int64_t now, dur;
   if (!s || s->state != VT_OPEN) return VT_ENOTFOUND;
-  now = vt_clock_mono_ns() - c->epoch_ns;
+  now = vt_mono_ns() - c->epoch_ns;
   if (VT_UNLIKELY(s->flags & VT_F_MOCK) && c->nmocks) {
     dur = (mock_mono(c) - s->x->mock_mono_ms) * 1000000;
     if (dur < 0) dur = 0;

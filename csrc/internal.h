@@ -17,6 +17,15 @@
 #define VT_UNLIKELY(x) (x)
 #endif
 
+#include <time.h>
+
+/* The monotonic clock in ns, inlined on the hot paths. */
+static inline int64_t vt_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* ---- output buffer --------------------------------------------------------- */
 
 /* A growable byte buffer; `failed` sticks once an allocation failed. */

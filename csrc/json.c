@@ -360,7 +360,9 @@ static void write_double(vt_buf *b, double d) {
     vt_buf_put(b, "null", 4);
     return;
   }
-  for (prec = 14; prec <= 16; prec++) {
+  /* 15 significant digits round-trip only when they are the shortest form
+   * padded with zeros (normal numbers); subnormals search from 1 digit. */
+  for (prec = fpclassify(d) == FP_SUBNORMAL ? 0 : 14; prec <= 16; prec++) {
     snprintf(tmp, sizeof tmp, "%.*e", prec, d);
     if (strtod(tmp, NULL) == d) break;
   }

@@ -21,9 +21,20 @@
 
 static const char collector_key = 'c'; /* registry[&collector_key] */
 
+#define NAME_CACHE 64
+
+/* Span names seen lately, by the address of their Lua string. Each cached
+ * string is anchored (uservalue 2 of the state, at the entry's index), so an
+ * equal address means the very same string and its interned name. */
+typedef struct name_entry {
+  const char *p;
+  uint32_t name;
+} name_entry;
+
 typedef struct lvt {
   vt_collector *c;
   const char *kind_ptr[VT_KIND_COUNT]; /* interned kind strings, anchored */
+  name_entry names[NAME_CACHE];
   int trace_ref;                       /* registry ref: trace id string */
   char trace_cached[48];
 } lvt;
@@ -59,32 +70,14 @@ static const char *check_str(lua_State *L, const char *fn, int arg,
 }
 
 static vt_id check_id(lua_State *L, const char *fn, int arg) {
-  lua_Integer id;
-  if (VT_LIKELY(lua_isinteger(L, arg))) {
-    id = lua_tointeger(L, arg);
-  } else {
-    int ok;
-    if (lua_type(L, arg) != LUA_TNUMBER) type_error(L, fn, arg, "integer");
-    id = lua_tointegerx(L, arg, &ok);
-    if (!ok) arg_error(L, fn, arg, "integer expected, got non-integral number");
+  int ok;
+  lua_Integer id = lua_tointegerx(L, arg, &ok);
+  if (VT_UNLIKELY(!ok)) {
+    if (lua_type(L, arg) == LUA_TNUMBER)
+      arg_error(L, fn, arg, "integer expected, got non-integral number");
+    type_error(L, fn, arg, "integer");
   }
   return id > 0 ? (vt_id)id : 0;
-}
-
-static vt_kind check_kind(lua_State *L, lvt *S, const char *fn, int arg) {
-  const char *s;
-  size_t len;
-  int k;
-  if (VT_UNLIKELY(lua_type(L, arg) != LUA_TSTRING))
-    type_error(L, fn, arg, "span kind string");
-  s = lua_tolstring(L, arg, &len);
-  for (k = 0; k < VT_KIND_COUNT; k++) /* short strings are interned */
-    if (S->kind_ptr[k] == s) return (vt_kind)k;
-  k = vt_kind_parse(s, len);
-  if (k < 0)
-    arg_error(L, fn, arg, "unknown span kind '%s'; expected one of %s", s,
-              vt_kind_list());
-  return (vt_kind)k;
 }
 
 /* ---- Lua values to JSON ------------------------------------------------------ */
@@ -575,24 +568,64 @@ static int start_with_opts(lua_State *L, lvt *S, vt_kind kind,
   return 1;
 }
 
+/* The interned name of the string at arg 2, through the cache. */
+static int64_t name_of(lua_State *L, lvt *S, const char *name, size_t len) {
+  uintptr_t a = (uintptr_t)name;
+  name_entry *e = &S->names[((a >> 4) ^ (a >> 10)) & (NAME_CACHE - 1)];
+  int64_t nm;
+  if (VT_LIKELY(e->p == name)) return e->name;
+  nm = vt_collector_intern(S->c, name, len);
+  if (nm < 0) return nm;
+  lua_getiuservalue(L, lua_upvalueindex(1), 2); /* anchors */
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, (e - S->names) + 1);
+  lua_pop(L, 1);
+  e->p = name;
+  e->name = (uint32_t)nm;
+  return nm;
+}
+
+/* Why arguments 1 and 2 of start were refused. */
+static int start_arg_error(lua_State *L, const char *kind, size_t klen,
+                           int arg) {
+  if (!kind) type_error(L, "start", 1, "span kind string");
+  if (arg == 1 && vt_kind_parse(kind, klen) < 0)
+    arg_error(L, "start", 1, "unknown span kind '%s'; expected one of %s", kind,
+              vt_kind_list());
+  return type_error(L, "start", 2, "string");
+}
+
 static int l_start(lua_State *L) {
   lvt *S = STATE(L);
-  vt_kind kind = check_kind(L, S, "start", 1);
-  size_t len;
-  const char *name;
-  if (VT_UNLIKELY(lua_type(L, 2) != LUA_TSTRING)) type_error(L, "start", 2, "string");
+  size_t klen, len;
+  const char *kind = lua_tolstring(L, 1, &klen), *name;
+  int k = 0;
+  int64_t nm;
+  if (VT_UNLIKELY(!kind)) return start_arg_error(L, kind, klen, 1);
+  while (S->kind_ptr[k] != kind) /* kind strings are interned: compare addresses */
+    if (++k == VT_KIND_COUNT) return start_arg_error(L, kind, klen, 1);
+  if (!S->c->enabled) { /* the kind is checked even while off; the rest not */
+    lua_pushinteger(L, 0);
+    return 1;
+  }
   name = lua_tolstring(L, 2, &len);
-  if (VT_UNLIKELY(!lua_isnoneornil(L, 3)))
-    return start_with_opts(L, S, kind, name, len);
-  lua_pushinteger(L, (lua_Integer)vt_collector_start(S->c, NULL, kind, name,
-                                                     len, NULL, 0, 0));
+  if (VT_UNLIKELY(!name)) return start_arg_error(L, kind, klen, 2);
+  if (VT_UNLIKELY(lua_gettop(L) > 2 && !lua_isnil(L, 3)))
+    return start_with_opts(L, S, (vt_kind)k, name, len);
+  nm = name_of(L, S, name, len);
+  lua_pushinteger(L, nm < 0 ? 0
+                            : (lua_Integer)vt_collector_start_interned(
+                                  S->c, NULL, (vt_kind)k, (uint32_t)nm, NULL,
+                                  0, 0));
   return 1;
 }
 
 static int l_finish(lua_State *L) {
-  vt_id id = check_id(L, "finish", 1);
+  int ok;
+  lua_Integer id = lua_tointegerx(L, 1, &ok);
   int64_t dur;
-  if (id && vt_collector_finish(STATE(L)->c, id, &dur) == VT_OK)
+  if (VT_UNLIKELY(!ok)) check_id(L, "finish", 1);
+  if (id > 0 && vt_collector_finish(STATE(L)->c, (vt_id)id, &dur) == VT_OK)
     lua_pushinteger(L, (lua_Integer)(dur / 1000000));
   else
     lua_pushnil(L);
@@ -768,7 +801,7 @@ static lvt *push_state(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &collector_key) == LUA_TUSERDATA)
     return lua_touserdata(L, -1);
   lua_pop(L, 1);
-  S = lua_newuserdatauv(L, sizeof *S, 1);
+  S = lua_newuserdatauv(L, sizeof *S, 2);
   memset(S, 0, sizeof *S);
   S->trace_ref = LUA_NOREF;
   lua_createtable(L, VT_KIND_COUNT, 0); /* anchors the kind strings */
@@ -777,6 +810,8 @@ static lvt *push_state(lua_State *L) {
     lua_rawseti(L, -2, k + 1);
   }
   lua_setiuservalue(L, -2, 1);
+  lua_createtable(L, NAME_CACHE, 0); /* anchors of the cached names */
+  lua_setiuservalue(L, -2, 2);
   S->c = vt_collector_new();
   if (!S->c) luaL_error(L, "vmtrace: out of memory");
   luaL_newmetatable(L, "vmtrace.Collector"); /* only once the object is whole */

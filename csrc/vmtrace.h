@@ -91,7 +91,7 @@ void vt_collector_reset(vt_collector *c);
 /* Turning tracing on resets the collector, as in the seed. */
 void vt_collector_set_enabled(vt_collector *c, int on);
 int vt_collector_enabled(const vt_collector *c);
-/* "trace_<uuid v7>" (41 bytes + NUL). */
+/* "trace_<uuid v7>" (42 bytes + NUL). */
 const char *vt_collector_trace_id(const vt_collector *c);
 /* The 16 bytes of the trace uuid (OTLP / W3C trace id). */
 const unsigned char *vt_collector_trace_bytes(const vt_collector *c);
@@ -121,6 +121,13 @@ vt_id vt_stack_current(const vt_collector *c, const vt_stack *st);
 vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
                          const char *name, size_t name_len,
                          vt_link *links, size_t nlinks, unsigned flags);
+/* Intern a span name: a handle that stays valid for the collector's life
+ * (names survive reset), or -1 when out of memory. */
+int64_t vt_collector_intern(vt_collector *c, const char *name, size_t len);
+/* vt_collector_start with an interned name: the fast path for hot loops. */
+vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
+                                  uint32_t name, vt_link *links, size_t nlinks,
+                                  unsigned flags);
 /* Finish an open span: VT_OK and its duration, or VT_ENOTFOUND. The span is
  * removed from whichever stack holds it, wherever it is in that stack. */
 int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns);

@@ -1,0 +1,368 @@
+-- bench/bench.lua: vmtrace's benchmarks (figures and goals, not tests).
+--
+-- Run from the repo root:  make bench   (or: lua5.4 bench/bench.lua)
+-- Needs build/vmtrace/core.so and build/benchfloor.so (bench/floor.c).
+--
+-- Every figure is measured in this run, against floors measured in this run:
+--   floor_clock   f(f("fn_call", "work")) with f = benchfloor.clock: the span
+--                 loop's two Lua->C calls, each reading CLOCK_MONOTONIC: the
+--                 least a start+finish can cost
+--   floor_empty   the same two calls of benchfloor.empty (does nothing): the
+--                 least a disabled start+finish can cost
+--   floor_noargs  f(); f() with benchfloor.empty, without arguments (info)
+--   on            finish(start("fn_call", "work")), tracing on    goal <= 2.0x floor_clock
+--   off           the same, tracing off                           goal <= 1.5x floor_empty
+--   plain         the same with bench/plain.lua, a Lua collector  (informational)
+--   memory        resident bytes per completed span, no metadata  goal <= 80 B/span
+--   summary       vmtrace.summary() over 1,000,000 spans          goal < 2 s
+-- Timings are the best of ROUNDS rounds of ITERS operations each. Memory is
+-- measured in a fresh child process per collector (freed memory from earlier
+-- rounds would otherwise hide new allocations). The exit status is 0 even
+-- when a goal is missed; the last line says how many were met.
+
+local root = (arg and arg[0] or ""):match("^(.*)/bench/[^/]*$") or "."
+package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root
+  .. "/bench/?.lua;" .. package.path
+package.cpath = root .. "/build/?.so;" .. package.cpath
+
+local ITERS = 2000000
+local ROUNDS = 5
+local MEM_SPANS = 1000000
+local PIPELINES = 1000            -- x 1000 spans each = 1,000,000 spans
+
+local ok_floor, floor = pcall(require, "benchfloor")
+if not ok_floor then
+  io.stderr:write("bench: cannot load benchfloor (build it with: gcc -O2 -shared -fPIC ",
+    "-I/usr/include/lua5.4 bench/floor.c -o build/benchfloor.so)\n", tostring(floor), "\n")
+  os.exit(1)
+end
+local clock = floor.clock
+
+local ok_vm, vmtrace = pcall(require, "vmtrace")
+if not ok_vm then
+  if not (arg and arg[1] == "--mem") then io.stderr:write("bench: cannot load vmtrace: ", tostring(vmtrace), "\n") end
+  vmtrace = nil
+end
+local plain = require "plain"
+
+local function full_gc()
+  collectgarbage("collect")
+  collectgarbage("collect")
+end
+
+---------------------------------------------------------------------------
+-- memory: child-process mode  (lua5.4 bench/bench.lua --mem vmtrace|plain)
+---------------------------------------------------------------------------
+
+local function page_size()
+  local p = io.popen("getconf PAGESIZE 2>/dev/null")
+  local n = p and tonumber(p:read("l") or "")
+  if p then p:close() end
+  return n or 4096
+end
+
+local function resident_bytes(pagesize)
+  local f = assert(io.open("/proc/self/statm", "r"))
+  local _, resident = f:read("n", "n")
+  f:close()
+  return resident * pagesize
+end
+
+if arg and arg[1] == "--mem" then
+  local api = (arg[2] == "vmtrace") and vmtrace or (arg[2] == "plain" and plain) or nil
+  if api == nil then print("nil"); os.exit(0) end
+  local pagesize = page_size()
+  local start, finish = api.start, api.finish
+  api.enable()
+  finish(start("fn_call", "work"))   -- first-use allocations are not per span
+  api.enable()
+  full_gc()
+  local before = resident_bytes(pagesize)
+  for _ = 1, MEM_SPANS do
+    finish(start("fn_call", "work"))
+  end
+  full_gc()
+  local after = resident_bytes(pagesize)
+  print(string.format("%.3f", (after - before) / MEM_SPANS))
+  os.exit(0)
+end
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local function child_mem(which)
+  local interp, i = nil, -1
+  while arg[i] do interp = arg[i]; i = i - 1 end
+  local cmd = string.format("%s %s --mem %s", shell_quote(interp or "lua5.4"),
+    shell_quote(arg[0]), which)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return tonumber(out:match("[%d%.]+"))
+end
+
+---------------------------------------------------------------------------
+-- timed loops: each returns ns per operation for n operations
+---------------------------------------------------------------------------
+
+local function loop_empty(n)
+  local c = clock
+  local t0 = c()
+  for _ = 1, n do end
+  return (c() - t0) / n
+end
+
+-- The floors have the span loop's shape, f(f("fn_call", "work")): the same
+-- two Lua->C calls with the same arguments, doing nothing but (for
+-- floor_clock) reading the monotonic clock and returning it.
+local function loop_floor_clock(n)
+  local c, f = clock, floor.clock
+  local t0 = c()
+  for _ = 1, n do f(f("fn_call", "work")) end
+  return (c() - t0) / n
+end
+
+local function loop_floor_empty(n)
+  local c, f = clock, floor.empty
+  local t0 = c()
+  for _ = 1, n do f(f("fn_call", "work")) end
+  return (c() - t0) / n
+end
+
+-- informational: two calls without arguments, f(); f()
+local function loop_floor_noargs(n)
+  local c, f = clock, floor.empty
+  local t0 = c()
+  for _ = 1, n do f(); f() end
+  return (c() - t0) / n
+end
+
+local function make_span_loop(api, on)
+  return function(n)
+    if on then api.enable() else api.disable() end
+    full_gc()
+    local c, start, finish = clock, api.start, api.finish
+    local t0 = c()
+    for _ = 1, n do
+      finish(start("fn_call", "work"))
+    end
+    local ns = (c() - t0) / n
+    api.disable()
+    api.enable(); api.disable()   -- drop the spans (enable resets)
+    return ns
+  end
+end
+
+local cases = {
+  { "loop", loop_empty },
+  { "floor_clock", loop_floor_clock },
+  { "floor_empty", loop_floor_empty },
+  { "floor_noargs", loop_floor_noargs },
+  { "plain_on", make_span_loop(plain, true) },
+  { "plain_off", make_span_loop(plain, false) },
+}
+if vmtrace then
+  table.insert(cases, { "on", make_span_loop(vmtrace, true) })
+  table.insert(cases, { "off", make_span_loop(vmtrace, false) })
+end
+
+---------------------------------------------------------------------------
+-- realistic tree for the summary: per pipeline 1 + 27 steps x (1 step +
+-- 1 llm_call with 7 usage keys + 4 tool_calls with tool_name + 31 fn_calls)
+-- = 1000 spans
+---------------------------------------------------------------------------
+
+local STEP_NAMES, FN_NAMES = {}, {}
+for s = 1, 27 do STEP_NAMES[s] = "step_" .. s end
+for f = 1, 8 do FN_NAMES[f] = ({ "parse", "render_prompt", "plan", "validate",
+  "merge", "score", "dedupe", "format" })[f] end
+local TOOLS = { "read_file", "grep", "run_tests", "edit_file" }
+local MODELS = { "claude-sonnet-4", "gpt-4.1-mini" }
+local PROVIDERS = { "anthropic", "openai" }
+
+local function build_tree(api, npipelines)
+  local start, finish, set = api.start, api.finish, api.set_metadata
+  for p = 1, npipelines do
+    local pid = start("pipeline", "agent_run")
+    for s = 1, 27 do
+      local sid = start("step", STEP_NAMES[s])
+      local lid = start("llm_call", "chat")
+      local m = (p + s) % 2 + 1
+      local input, output = 1000 + (p * 7 + s * 13) % 4000, 50 + (p + s * 3) % 700
+      local cache_read = (s > 1) and 800 or 0
+      set(lid, "model", MODELS[m])
+      set(lid, "provider", PROVIDERS[m])
+      set(lid, "input_tokens", input)
+      set(lid, "output_tokens", output)
+      set(lid, "cache_read_tokens", cache_read)
+      set(lid, "cache_write_tokens", (s == 1) and 1024 or 0)
+      set(lid, "cost_usd", (input * 3 + output * 15 + cache_read * 0.3) / 1e6)
+      finish(lid)
+      for t = 1, 4 do
+        local tid = start("tool_call", TOOLS[t])
+        set(tid, "tool_name", TOOLS[t])
+        finish(tid)
+      end
+      for f = 1, 31 do
+        finish(start("fn_call", FN_NAMES[f % 8 + 1]))
+      end
+      finish(sid)
+    end
+    finish(pid)
+  end
+end
+
+local function count_lines(s)
+  local n, pos = 1, 0
+  while true do
+    pos = s:find("\n", pos + 1, true)
+    if not pos then return n end
+    n = n + 1
+  end
+end
+
+-- best wall time in seconds of fn over `rounds` calls; stops early when slow
+local function time_best(fn, rounds)
+  local best, result
+  for _ = 1, rounds do
+    full_gc()
+    local t0 = clock()
+    result = fn()
+    local dt = (clock() - t0) / 1e9
+    if not best or dt < best then best = dt end
+    if dt > 5 then break end
+  end
+  return best, result
+end
+
+---------------------------------------------------------------------------
+-- run
+---------------------------------------------------------------------------
+
+local rows, met, missed = {}, 0, 0
+local function row(name, value, unit, ratio, goal, verdict)
+  rows[#rows + 1] = { name, value, unit, ratio or "-", goal or "-", verdict or "info" }
+  if verdict == "PASS" then met = met + 1 elseif verdict == "FAIL" then missed = missed + 1 end
+end
+local function goal_row(name, value, unit, ratio, goal, limit, strict, vfmt)
+  local pass = value ~= nil and ratio ~= nil and (strict and ratio < limit or ratio <= limit)
+  row(name, value and string.format(vfmt or "%.1f", value) or "n/a", unit,
+    ratio and string.format("%.2fx", ratio) or "n/a", goal, pass and "PASS" or "FAIL")
+end
+
+print(string.format("vmtrace bench: %s, %d ops per round, best of %d rounds",
+  _VERSION, ITERS, ROUNDS))
+io.stdout:flush()
+
+-- rounds are interleaved so that drift affects every case alike
+local best = {}
+for _ = 1, ROUNDS do
+  for _, case in ipairs(cases) do
+    local ns = case[2](ITERS)
+    if not best[case[1]] or ns < best[case[1]] then best[case[1]] = ns end
+  end
+end
+
+local fc, fe = best.floor_clock, best.floor_empty
+row("loop", string.format("%.1f", best.loop), "ns/op", nil, nil, "info")
+row("floor_clock", string.format("%.1f", fc), "ns/op", "1.00x", nil, "info")
+row("floor_empty", string.format("%.1f", fe), "ns/op", "1.00x", nil, "info")
+row("floor_noargs", string.format("%.1f", best.floor_noargs), "ns/op",
+  string.format("%.2fx", best.floor_noargs / fe), "(x floor_empty)", "info")
+goal_row("on", best.on, "ns/op", best.on and best.on / fc, "<=2.0x floor_clock", 2.0)
+goal_row("off", best.off, "ns/op", best.off and best.off / fe, "<=1.5x floor_empty", 1.5)
+row("plain_on", string.format("%.1f", best.plain_on), "ns/op",
+  string.format("%.2fx", best.plain_on / fc), "(x floor_clock)", "info")
+row("plain_off", string.format("%.1f", best.plain_off), "ns/op",
+  string.format("%.2fx", best.plain_off / fe), "(x floor_empty)", "info")
+if best.on then
+  row("on/plain_on", string.format("%.3f", best.on / best.plain_on), "ratio",
+    string.format("%.2fx", best.on / best.plain_on), "(vmtrace/plain)", "info")
+  row("off/plain_off", string.format("%.3f", best.off / best.plain_off), "ratio",
+    string.format("%.2fx", best.off / best.plain_off), "(vmtrace/plain)", "info")
+end
+
+-- memory, each in a fresh process
+local mem_vm = vmtrace and child_mem("vmtrace") or nil
+local mem_plain = child_mem("plain")
+goal_row("memory", mem_vm, "B/span", mem_vm and mem_vm / 80, "<=80 B/span", 1.0)
+row("plain_memory", mem_plain and string.format("%.1f", mem_plain) or "n/a", "B/span",
+  (mem_vm and mem_plain) and string.format("%.2fx", mem_vm / mem_plain) or "-",
+  "(vmtrace/plain)", "info")
+
+-- summary of a realistic 1,000,000-span tree
+local nspans = PIPELINES * 1000
+local check, vm_summary_secs
+if vmtrace then
+  -- first a correctness check on a small tree: same text as plain.lua's
+  -- (durations masked, since the two trees are built at different times)
+  vmtrace.enable(); plain.enable()
+  build_tree(vmtrace, 2); build_tree(plain, 2)
+  local a = vmtrace.summary():gsub("%d+ms", "Nms")
+  local b = plain.summary():gsub("%d+ms", "Nms")
+  if a == b then
+    check = "match"
+  else
+    check = "DIFFER"
+    local la, lb = {}, {}
+    for l in (a .. "\n"):gmatch("(.-)\n") do la[#la + 1] = l end
+    for l in (b .. "\n"):gmatch("(.-)\n") do lb[#lb + 1] = l end
+    for i = 1, math.max(#la, #lb) do
+      if la[i] ~= lb[i] then
+        io.stderr:write(string.format("summary differs at line %d:\n  vmtrace: %s\n  plain:   %s\n",
+          i, tostring(la[i]), tostring(lb[i])))
+        break
+      end
+    end
+  end
+  vmtrace.enable(); vmtrace.disable(); plain.enable(); plain.disable()
+
+  vmtrace.enable()
+  local tb0 = clock()
+  build_tree(vmtrace, PIPELINES)
+  local build_s = (clock() - tb0) / 1e9
+  vmtrace.disable()
+  local secs, text = time_best(vmtrace.summary, 3)
+  local lines = count_lines(text)
+  if lines ~= nspans + 2 then
+    io.stderr:write(string.format("summary: expected %d lines, got %d\n", nspans + 2, lines))
+  end
+  text = nil
+  vm_summary_secs = secs
+  goal_row("summary", secs, "s", secs / 2.0, "<2 s (1M spans)", 1.0, true, "%.3f")
+  row("build_tree", string.format("%.3f", build_s), "s", nil, "(1M spans, vmtrace)", "info")
+  vmtrace.enable(); vmtrace.disable()
+  full_gc()
+else
+  goal_row("summary", nil, "s", nil, "<2 s (1M spans)", 1.0, true)
+end
+
+do
+  plain.enable()
+  local tb0 = clock()
+  build_tree(plain, PIPELINES)
+  local build_s = (clock() - tb0) / 1e9
+  plain.disable()
+  local secs, text = time_best(plain.summary, 1)
+  local lines = count_lines(text)
+  if lines ~= nspans + 2 then
+    io.stderr:write(string.format("plain summary: expected %d lines, got %d\n", nspans + 2, lines))
+  end
+  text = nil
+  local vm_secs = vm_summary_secs
+  row("plain_summary", string.format("%.3f", secs), "s",
+    vm_secs and string.format("%.2fx", vm_secs / secs) or "-", "(vmtrace/plain)", "info")
+  row("plain_build", string.format("%.3f", build_s), "s", nil, "(1M spans, plain)", "info")
+  plain.enable(); plain.disable()
+  full_gc()
+end
+if check then row("summary_text", check, "-", nil, "(vmtrace == plain)", "info") end
+
+local w = { 0, 0, 0, 0, 0, 0 }
+for _, r in ipairs(rows) do
+  for i = 1, 6 do w[i] = math.max(w[i], #r[i]) end
+end
+local fmt = string.format("%%-%ds  %%%ds  %%-%ds  %%%ds  %%-%ds  %%s", w[1], w[2], w[3], w[4], w[5])
+for _, r in ipairs(rows) do
+  print(string.format(fmt, r[1], r[2], r[3], r[4], r[5], r[6]))
+end
+print(string.format("goals: %d met, %d missed", met, missed))
