@@ -1,0 +1,35 @@
+rockspec_format = "3.0"
+package = "vmtrace"
+version = "scm-1"
+source = { url = "git+file://." }
+description = {
+  summary = "Tracing spans for Lua 5.4 agents, in C",
+  detailed = [[
+    A tree of spans (pipeline, fn_call, llm_call, tool_call, ...) with metadata,
+    links and events, recorded by a C core and exported to the tools people
+    already use.
+  ]],
+  license = "MIT",
+}
+dependencies = { "lua >= 5.4, < 5.5" }
+external_dependencies = {
+  CJSON = { header = "cjson/cJSON.h", library = "cjson" },
+  UUID = { header = "uuid/uuid.h", library = "uuid" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["vmtrace.core"] = {
+      sources = {
+        "csrc/clock.c", "csrc/ids.c", "csrc/json.c", "csrc/names.c",
+        "csrc/collector.c", "csrc/export_summary.c", "csrc/lvmtrace.c",
+      },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      incdirs = { "csrc", "$(CJSON_INCDIR)", "$(UUID_INCDIR)" },
+      libdirs = { "$(CJSON_LIBDIR)", "$(UUID_LIBDIR)" },
+      libraries = { "cjson", "uuid", "m" },
+    },
+    ["vmtrace"] = "lua/vmtrace/init.lua",
+  },
+}
+test = { type = "busted" }
