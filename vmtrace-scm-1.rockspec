@@ -30,6 +30,9 @@ build = {
       libraries = { "cjson", "uuid", "m" },
     },
     ["vmtrace"] = "lua/vmtrace/init.lua",
+    ["vmtrace.timing"] = "lua/vmtrace/timing.lua",
+    ["vmtrace.pricing"] = "lua/vmtrace/pricing.lua",
+    ["vmtrace.prices"] = "lua/vmtrace/prices.lua",
   },
 }
 test = { type = "busted" }

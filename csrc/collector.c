@@ -138,6 +138,7 @@ void vt_collector_reset(vt_collector *c) {
   } while (st != &c->main);
   c->next_id = 1;
   c->dropped = 0;
+  c->generation++;
   stamp(c);
 }
 
@@ -162,6 +163,16 @@ const unsigned char *vt_collector_trace_bytes(const vt_collector *c) {
   return c->trace_bytes;
 }
 uint64_t vt_collector_dropped(const vt_collector *c) { return c->dropped; }
+uint64_t vt_collector_generation(const vt_collector *c) { return c->generation; }
+
+void vt_collector_stats(const vt_collector *c, vt_stats *out) {
+  out->open = c->nopen;
+  out->completed = c->ndone;
+  out->stacks = c->nstacks;
+  out->names = c->names.n;
+  out->dropped = c->dropped;
+  out->generation = c->generation;
+}
 
 /* ---- stacks ------------------------------------------------------------------ */
 
@@ -175,6 +186,7 @@ vt_stack *vt_stack_new(vt_collector *c, vt_id base_parent) {
   st->prev = &c->main;
   c->main.next->prev = st;
   c->main.next = st;
+  c->nstacks++;
   return st;
 }
 
@@ -187,6 +199,7 @@ void vt_stack_free(vt_collector *c, vt_stack *st) {
   }
   st->prev->next = st->next;
   st->next->prev = st->prev;
+  c->nstacks--;
   free(st->ids);
   free(st);
 }
@@ -365,17 +378,29 @@ vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
                                      flags);
 }
 
+/* Time since the start of an open span: the mock's when a mock was active at
+ * its start and is now, else the real monotonic clock's (as in the seed). */
+static int64_t elapsed(const vt_collector *c, const vt_slot *s) {
+  int64_t d;
+  if (VT_UNLIKELY(s->flags & VT_F_MOCK) && c->nmocks) {
+    d = (mock_mono(c) - s->x->mock_mono_ms) * 1000000;
+    return d < 0 ? 0 : d;
+  }
+  return vt_mono_ns() - c->epoch_ns - s->start_ns;
+}
+
+int vt_collector_elapsed(const vt_collector *c, vt_id id, int64_t *ns) {
+  const vt_slot *s = vt_slot_of(c, id);
+  if (!s) return VT_ENOTFOUND;
+  *ns = s->state == VT_OPEN ? elapsed(c, s) : s->u.dur_ns;
+  return VT_OK;
+}
+
 int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   vt_slot *s = vt_slot_of(c, id);
-  int64_t now, dur;
+  int64_t dur;
   if (!s || s->state != VT_OPEN) return VT_ENOTFOUND;
-  now = vt_mono_ns() - c->epoch_ns;
-  if (VT_UNLIKELY(s->flags & VT_F_MOCK) && c->nmocks) {
-    dur = (mock_mono(c) - s->x->mock_mono_ms) * 1000000;
-    if (dur < 0) dur = 0;
-  } else {
-    dur = now - s->start_ns;
-  }
+  dur = elapsed(c, s);
   if (s->u.stack) {
     vt_stack *st = s->u.stack;
     if (VT_LIKELY(st->n && st->ids[st->n - 1] == id)) st->n--;
@@ -422,6 +447,54 @@ int vt_collector_set_metadata_if_absent(vt_collector *c, vt_id id,
   return set_meta(c, id, key, key_len, value, 1);
 }
 
+int vt_collector_merge_metadata(vt_collector *c, vt_id id, cJSON *obj) {
+  vt_slot *s = vt_slot_of(c, id);
+  vt_extra *x;
+  int rc = VT_OK;
+  if (!obj) return VT_ENOMEM;
+  if (!s || s->state != VT_OPEN || !cJSON_IsObject(obj)) {
+    cJSON_Delete(obj);
+    return !s || s->state != VT_OPEN ? VT_ENOTFOUND : VT_EINVAL;
+  }
+  if (!obj->child) {
+    cJSON_Delete(obj);
+    return VT_OK;
+  }
+  x = extra_of(s);
+  if (!x) {
+    cJSON_Delete(obj);
+    return VT_ENOMEM;
+  }
+  if (!x->meta) { /* the object becomes the metadata if its keys are sorted */
+    const cJSON *it = obj->child;
+    while (it->next && it->string && it->next->string &&
+           strcmp(it->string, it->next->string) < 0)
+      it = it->next;
+    if (!it->next && it->string) {
+      x->meta = obj;
+      return VT_OK;
+    }
+    if (!(x->meta = cJSON_CreateObject())) {
+      cJSON_Delete(obj);
+      return VT_ENOMEM;
+    }
+  }
+  while (obj->child && rc == VT_OK) {
+    cJSON *it = cJSON_DetachItemViaPointer(obj, obj->child);
+    const char *k = it->string ? it->string : "";
+    char *raw = malloc(strlen(k) + 1);
+    if (!raw) {
+      cJSON_Delete(it);
+      rc = VT_ENOMEM;
+      break;
+    }
+    rc = vt_json_obj_set(x->meta, raw, vt_str_decode(k, raw), it);
+    free(raw);
+  }
+  cJSON_Delete(obj);
+  return rc;
+}
+
 int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
                               size_t name_len, cJSON *attributes) {
   vt_slot *s = vt_slot_of(c, id);
@@ -450,7 +523,7 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
   }
   memcpy(nm, name, name_len);
   nm[name_len] = '\0';
-  now = vt_clock_mono_ns() - c->epoch_ns;
+  now = vt_mono_ns() - c->epoch_ns;
   ev = &x->events[x->nevents++];
   ev->name = nm;
   ev->name_len = name_len;

@@ -133,6 +133,8 @@ struct vt_collector {
   vt_mock *mocks;
   size_t nmocks, capmocks;
   uint64_t dropped;
+  uint64_t generation;
+  size_t nstacks; /* besides main */
   unsigned char trace_bytes[16];
   uint64_t span_salt; /* random per collector, for exported span ids */
   char trace_id[48];

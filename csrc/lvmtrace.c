@@ -35,7 +35,13 @@ typedef struct lvt {
   vt_collector *c;
   const char *kind_ptr[VT_KIND_COUNT]; /* interned kind strings, anchored */
   name_entry names[NAME_CACHE];
-  int trace_ref;                       /* registry ref: trace id string */
+  lua_State *main_L; /* spans of the main thread go on the main stack */
+  lua_State *co_L;   /* the coroutine seen last, and its stack */
+  vt_stack *co_st;
+  int threads_ref;  /* registry ref: weak-keyed table, thread -> box */
+  int inert_ref;    /* registry ref: the inert span handle */
+  int dispatch_ref; /* registry ref: the Lua sink dispatcher, or LUA_NOREF */
+  int trace_ref;    /* registry ref: trace id string */
   char trace_cached[48];
 } lvt;
 
@@ -467,39 +473,40 @@ static int l_dropped(lua_State *L) {
 /* Links from opts.links (at idx), checked before anything is allocated. The
  * array lives in a userdata left on the stack; its strings point into the
  * link tables, which stay referenced by opts. */
-static vt_link *check_links(lua_State *L, int idx, size_t *n) {
+static vt_link *check_links(lua_State *L, const char *fn, int idx,
+                            size_t *n) {
   size_t count = 0, i;
   vt_link *links;
   if (lua_type(L, idx) != LUA_TTABLE)
-    arg_error(L, "start", 3, "opts.links must be an array of links, got %s",
+    arg_error(L, fn, 3, "opts.links must be an array of links, got %s",
               luaL_typename(L, idx));
   count = (size_t)lua_rawlen(L, idx);
   for (i = 1; i <= count; i++) {
     int t = lua_rawgeti(L, idx, (lua_Integer)i), ts, tt, ta;
     if (t != LUA_TTABLE)
-      arg_error(L, "start", 3, "opts.links[%d] must be a table, got %s", (int)i,
+      arg_error(L, fn, 3, "opts.links[%d] must be a table, got %s", (int)i,
                 lua_typename(L, t));
     tt = lua_getfield(L, -1, "trace_id");
     ts = lua_getfield(L, -2, "span_id");
     ta = lua_getfield(L, -3, "attributes");
     if (tt != LUA_TSTRING)
-      arg_error(L, "start", 3, "opts.links[%d].trace_id must be a string, got %s",
+      arg_error(L, fn, 3, "opts.links[%d].trace_id must be a string, got %s",
                 (int)i, lua_typename(L, tt));
     if (ts != LUA_TSTRING && !(ts == LUA_TNUMBER && lua_isinteger(L, -2)))
-      arg_error(L, "start", 3,
+      arg_error(L, fn, 3,
                 "opts.links[%d].span_id must be a string or an integer, got %s",
                 (int)i, lua_typename(L, ts));
     if (ta == LUA_TTABLE) {
       lua_pushnil(L);
       while (lua_next(L, -2)) {
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-          arg_error(L, "start", 3,
+          arg_error(L, fn, 3,
                     "opts.links[%d].attributes must map strings to strings",
                     (int)i);
         lua_pop(L, 1);
       }
     } else if (ta != LUA_TNIL) {
-      arg_error(L, "start", 3, "opts.links[%d].attributes must be a table, got %s",
+      arg_error(L, fn, 3, "opts.links[%d].attributes must be a table, got %s",
                 (int)i, lua_typename(L, ta));
     }
     lua_pop(L, 4);
@@ -531,7 +538,7 @@ static vt_link *check_links(lua_State *L, int idx, size_t *n) {
       if (!links[i].attributes) {
         size_t j;
         for (j = 0; j < i; j++) cJSON_Delete(links[j].attributes);
-        luaL_error(L, "vmtrace.start: out of memory");
+        luaL_error(L, "vmtrace.%s: out of memory", fn);
       }
     }
     lua_pop(L, 2);
@@ -540,32 +547,159 @@ static vt_link *check_links(lua_State *L, int idx, size_t *n) {
   return links;
 }
 
-static int start_with_opts(lua_State *L, lvt *S, vt_kind kind,
-                           const char *name, size_t len) {
+/* ---- coroutines ------------------------------------------------------------- */
+
+/* A coroutine's active stack lives in a box: a userdata whose uservalue is the
+ * thread and which is the value of the thread in a weak-keyed table. When the
+ * thread is garbage, the box is finalized; the box keeps the thread from being
+ * freed (and its address reused) until the box's finalizer has run, so the
+ * one-entry cache (co_L, co_st) can never name a different thread. */
+#define THREAD_MT "vmtrace.Thread"
+
+typedef struct thread_box {
+  vt_stack *st;
+  lua_State *co;
+} thread_box;
+
+static int l_thread_gc(lua_State *L) {
+  lvt *S = STATE(L);
+  thread_box *b = lua_touserdata(L, 1);
+  if (b->st && S->c) vt_stack_free(S->c, b->st);
+  if (S->co_L == b->co) S->co_L = NULL, S->co_st = NULL;
+  b->st = NULL;
+  return 0;
+}
+
+/* The box of thread `co` (at index idx), made with `base` as inherited parent
+ * when missing. */
+static thread_box *box_of(lua_State *L, lvt *S, int idx, lua_State *co,
+                          vt_id base, int create) {
+  thread_box *b;
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->threads_ref);
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) == LUA_TUSERDATA || !create) {
+    b = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return b;
+  }
+  lua_pop(L, 1);
+  b = lua_newuserdatauv(L, sizeof *b, 1); /* threads, box */
+  b->st = NULL;
+  b->co = co;
+  lua_pushvalue(L, idx);
+  lua_setiuservalue(L, -2, 1);
+  b->st = vt_stack_new(S->c, base);
+  if (!b->st) luaL_error(L, "vmtrace: out of memory");
+  luaL_setmetatable(L, THREAD_MT);
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+  lua_pop(L, 2);
+  return b;
+}
+
+/* The active stack of the running thread (NULL: the main stack). A coroutine
+ * not made by vmtrace.coroutine inherits the main thread's current span. */
+static vt_stack *stack_of(lua_State *L, lvt *S) {
+  thread_box *b;
+  if (VT_LIKELY(L == S->main_L)) return NULL;
+  if (L == S->co_L) return S->co_st;
+  lua_pushthread(L);
+  b = box_of(L, S, -1, L, vt_stack_current(S->c, NULL), 1);
+  lua_pop(L, 1);
+  S->co_L = L;
+  S->co_st = b->st;
+  return b->st;
+}
+
+/* The current span of the running thread, without making it a stack. */
+static vt_id current_of(lua_State *L, lvt *S) {
+  thread_box *b;
+  if (L == S->main_L) return vt_stack_current(S->c, NULL);
+  if (L == S->co_L) return vt_stack_current(S->c, S->co_st);
+  lua_pushthread(L);
+  b = box_of(L, S, -1, L, 0, 0);
+  lua_pop(L, 1);
+  return vt_stack_current(S->c, b ? b->st : NULL);
+}
+
+/* ---- sinks ------------------------------------------------------------------- */
+
+/* Tell the Lua dispatcher (vmtrace.add_sink) of a start (dur < 0) or an end.
+ * The dispatcher protects each sink; nothing here may raise into the caller. */
+static void dispatch(lua_State *L, lvt *S, vt_id id, int64_t dur_ns) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->dispatch_ref);
+  lua_pushinteger(L, (lua_Integer)id);
+  if (dur_ns < 0) lua_pushnil(L);
+  else lua_pushinteger(L, (lua_Integer)(dur_ns / 1000000));
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+}
+
+#define SINKS(S) VT_UNLIKELY((S)->dispatch_ref != LUA_NOREF)
+
+/* ---- spans by id ------------------------------------------------------------------ */
+
+/* Start with an options table at index 3: links, detached, metadata. */
+static vt_id start_with_opts(lua_State *L, lvt *S, const char *fn,
+                             vt_kind kind, const char *name, size_t len,
+                             unsigned flags) {
   vt_link *links = NULL;
   size_t nlinks = 0;
-  unsigned flags = 0;
+  cJSON *meta = NULL;
   vt_id id;
-  if (lua_type(L, 3) != LUA_TTABLE) type_error(L, "start", 3, "options table");
+  if (lua_isnoneornil(L, 3)) goto start;
+  if (lua_type(L, 3) != LUA_TTABLE) type_error(L, fn, 3, "options table");
   lua_pushnil(L);
   while (lua_next(L, 3)) { /* unknown options are mistakes worth hearing of */
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    if (!k || (strcmp(k, "links") && strcmp(k, "detached")))
-      arg_error(L, "start", 3, "unknown option '%s' (expected links, detached)",
+    if (!k || (strcmp(k, "links") && strcmp(k, "detached") && strcmp(k, "metadata")))
+      arg_error(L, fn, 3,
+                "unknown option '%s' (expected links, detached, metadata)",
                 k ? k : luaL_typename(L, -2));
     lua_pop(L, 1);
   }
   if (lua_getfield(L, 3, "detached") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TBOOLEAN)
-      arg_error(L, "start", 3, "opts.detached must be a boolean, got %s",
+      arg_error(L, fn, 3, "opts.detached must be a boolean, got %s",
                 luaL_typename(L, -1));
     if (lua_toboolean(L, -1)) flags |= VT_START_DETACHED;
   }
+  lua_pop(L, 1);
   if (lua_getfield(L, 3, "links") != LUA_TNIL)
-    links = check_links(L, lua_gettop(L), &nlinks);
-  id = vt_collector_start(S->c, NULL, kind, name, len, links, nlinks, flags);
-  lua_pushinteger(L, (lua_Integer)id);
-  return 1;
+    links = check_links(L, fn, lua_gettop(L), &nlinks);
+  if (lua_getfield(L, 3, "metadata") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TTABLE)
+      arg_error(L, fn, 3, "opts.metadata must be a table, got %s",
+                luaL_typename(L, -1));
+    if (S->c->enabled || (flags & VT_START_ALWAYS)) { /* converted last */
+      conv cv;
+      memset(&cv, 0, sizeof cv);
+      cv.L = L;
+      meta = to_json(&cv, lua_gettop(L));
+      if (meta && !cJSON_IsObject(meta)) {
+        cJSON_Delete(meta);
+        meta = NULL;
+        snprintf(cv.err, sizeof cv.err, "opts.metadata must have string keys");
+      }
+      if (!meta) {
+        size_t i;
+        for (i = 0; i < nlinks; i++) cJSON_Delete(links[i].attributes);
+        if (cv.oom) luaL_error(L, "vmtrace.%s: out of memory", fn);
+        arg_error(L, fn, 3, "%s%s", cv.err[0] == 'o' ? "" : "opts.metadata: ",
+                  cv.err);
+      }
+    }
+  }
+start:
+  id = vt_collector_start(S->c, stack_of(L, S), kind, name, len, links, nlinks,
+                          flags);
+  if (meta) {
+    if (id) vt_collector_merge_metadata(S->c, id, meta);
+    else cJSON_Delete(meta);
+  }
+  if (id && SINKS(S)) dispatch(L, S, id, -1);
+  return id;
 }
 
 /* The interned name of the string at arg 2, through the cache. */
@@ -585,50 +719,88 @@ static int64_t name_of(lua_State *L, lvt *S, const char *name, size_t len) {
   return nm;
 }
 
-/* Why arguments 1 and 2 of start were refused. */
-static int start_arg_error(lua_State *L, const char *kind, size_t klen,
-                           int arg) {
-  if (!kind) type_error(L, "start", 1, "span kind string");
+/* Why arguments 1 and 2 of start/span were refused. */
+static int start_arg_error(lua_State *L, const char *fn, const char *kind,
+                           size_t klen, int arg) {
+  if (!kind) type_error(L, fn, 1, "span kind string");
   if (arg == 1 && vt_kind_parse(kind, klen) < 0)
-    arg_error(L, "start", 1, "unknown span kind '%s'; expected one of %s", kind,
+    arg_error(L, fn, 1, "unknown span kind '%s'; expected one of %s", kind,
               vt_kind_list());
-  return type_error(L, "start", 2, "string");
+  return type_error(L, fn, 2, "string");
+}
+
+/* The kind at argument 1 (checked), by the address of its interned string. */
+#define KIND_OF(L, S, fn, k, kind, klen)                                   \
+  do {                                                                     \
+    kind = lua_tolstring(L, 1, &klen);                                     \
+    if (VT_UNLIKELY(!kind)) return start_arg_error(L, fn, kind, klen, 1);  \
+    while (S->kind_ptr[k] != kind)                                         \
+      if (++k == VT_KIND_COUNT) return start_arg_error(L, fn, kind, klen, 1); \
+  } while (0)
+
+/* start(kind, name [, opts]) with `flags`; the id, 0 when not recorded. */
+static vt_id start_span(lua_State *L, lvt *S, const char *fn, int k,
+                        const char *kind, size_t klen, unsigned flags) {
+  size_t len;
+  const char *name = lua_tolstring(L, 2, &len);
+  int64_t nm;
+  vt_id id;
+  if (VT_UNLIKELY(!name)) return (vt_id)start_arg_error(L, fn, kind, klen, 2);
+  if (VT_UNLIKELY(lua_gettop(L) > 2 && !lua_isnil(L, 3)) ||
+      VT_UNLIKELY(L != S->main_L && L != S->co_L) || (flags & VT_START_ALWAYS))
+    return start_with_opts(L, S, fn, (vt_kind)k, name, len, flags);
+  nm = name_of(L, S, name, len);
+  if (nm < 0) return 0;
+  id = vt_collector_start_interned(S->c, L == S->main_L ? NULL : S->co_st,
+                                   (vt_kind)k, (uint32_t)nm, NULL, 0, flags);
+  if (id && SINKS(S)) dispatch(L, S, id, -1);
+  return id;
 }
 
 static int l_start(lua_State *L) {
   lvt *S = STATE(L);
-  size_t klen, len;
-  const char *kind = lua_tolstring(L, 1, &klen), *name;
+  size_t klen;
+  const char *kind;
   int k = 0;
-  int64_t nm;
-  if (VT_UNLIKELY(!kind)) return start_arg_error(L, kind, klen, 1);
-  while (S->kind_ptr[k] != kind) /* kind strings are interned: compare addresses */
-    if (++k == VT_KIND_COUNT) return start_arg_error(L, kind, klen, 1);
+  KIND_OF(L, S, "start", k, kind, klen);
   if (!S->c->enabled) { /* the kind is checked even while off; the rest not */
     lua_pushinteger(L, 0);
     return 1;
   }
-  name = lua_tolstring(L, 2, &len);
-  if (VT_UNLIKELY(!name)) return start_arg_error(L, kind, klen, 2);
-  if (VT_UNLIKELY(lua_gettop(L) > 2 && !lua_isnil(L, 3)))
-    return start_with_opts(L, S, (vt_kind)k, name, len);
-  nm = name_of(L, S, name, len);
-  lua_pushinteger(L, nm < 0 ? 0
-                            : (lua_Integer)vt_collector_start_interned(
-                                  S->c, NULL, (vt_kind)k, (uint32_t)nm, NULL,
-                                  0, 0));
+  lua_pushinteger(L, (lua_Integer)start_span(L, S, "start", k, kind, klen, 0));
+  return 1;
+}
+
+/* _start_always(kind, name [, opts]): records even while tracing is off
+ * (std/timing); returns the id and the parent id. */
+static int l_start_always(lua_State *L) {
+  lvt *S = STATE(L);
+  size_t klen;
+  const char *kind;
+  int k = 0;
+  vt_id id;
+  vt_span_view v;
+  KIND_OF(L, S, "_start_always", k, kind, klen);
+  id = start_span(L, S, "_start_always", k, kind, klen, VT_START_ALWAYS);
+  lua_pushinteger(L, (lua_Integer)id);
+  if (!id || vt_collector_get(S->c, id, &v) != VT_OK || !v.parent) return 1;
+  lua_pushinteger(L, (lua_Integer)v.parent);
+  return 2;
+}
+
+static int finish_id(lua_State *L, lvt *S, vt_id id) {
+  int64_t dur;
+  if (id == 0 || vt_collector_finish(S->c, id, &dur) != VT_OK) return 0;
+  lua_pushinteger(L, (lua_Integer)(dur / 1000000));
+  if (SINKS(S)) dispatch(L, S, id, dur);
   return 1;
 }
 
 static int l_finish(lua_State *L) {
   int ok;
   lua_Integer id = lua_tointegerx(L, 1, &ok);
-  int64_t dur;
   if (VT_UNLIKELY(!ok)) check_id(L, "finish", 1);
-  if (id > 0 && vt_collector_finish(STATE(L)->c, (vt_id)id, &dur) == VT_OK)
-    lua_pushinteger(L, (lua_Integer)(dur / 1000000));
-  else
-    lua_pushnil(L);
+  if (id <= 0 || !finish_id(L, STATE(L), (vt_id)id)) lua_pushnil(L);
   return 1;
 }
 
@@ -640,52 +812,79 @@ static void check_json_type(lua_State *L, const char *fn, int arg) {
     arg_error(L, fn, arg, "%s is not JSON-able", luaL_typename(L, arg));
 }
 
-static int set_metadata(lua_State *L, const char *fn, int if_absent) {
-  lvt *S = STATE(L);
-  vt_id id = check_id(L, fn, 1);
+/* Set the key at argument k to the value at k + 1 on span id. */
+static int set_metadata_at(lua_State *L, lvt *S, const char *fn, vt_id id,
+                           int k, int if_absent) {
   size_t klen;
-  const char *key = check_str(L, fn, 2, &klen);
+  const char *key = check_str(L, fn, k, &klen);
   vt_span_view v;
   int rc;
-  check_json_type(L, fn, 3);
+  check_json_type(L, fn, k + 1);
   if (vt_collector_get(S->c, id, &v) != VT_OK || (!v.open && !if_absent) ||
       (if_absent && vt_json_obj_get(v.metadata, key, klen))) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  rc = if_absent ? vt_collector_set_metadata_if_absent(S->c, id, key, klen,
-                                                       check_json(L, fn, 3, 0))
+  rc = if_absent ? vt_collector_set_metadata_if_absent(
+                       S->c, id, key, klen, check_json(L, fn, k + 1, 0))
                  : vt_collector_set_metadata(S->c, id, key, klen,
-                                             check_json(L, fn, 3, 0));
+                                             check_json(L, fn, k + 1, 0));
   if (rc == VT_ENOMEM) return luaL_error(L, "vmtrace.%s: out of memory", fn);
   lua_pushboolean(L, rc == VT_OK);
   return 1;
 }
 
-static int l_set_metadata(lua_State *L) { return set_metadata(L, "set_metadata", 0); }
-static int l_set_metadata_if_absent(lua_State *L) {
-  return set_metadata(L, "set_metadata_if_absent", 1);
+static int l_set_metadata(lua_State *L) {
+  return set_metadata_at(L, STATE(L), "set_metadata",
+                         check_id(L, "set_metadata", 1), 2, 0);
 }
 
-static int l_record_event(lua_State *L) {
-  lvt *S = STATE(L);
-  vt_id id = check_id(L, "record_event", 1);
+static int l_set_metadata_if_absent(lua_State *L) {
+  return set_metadata_at(L, STATE(L), "set_metadata_if_absent",
+                         check_id(L, "set_metadata_if_absent", 1), 2, 1);
+}
+
+/* Record the event named at argument n (attributes at n + 1) on span id. */
+static int record_event_at(lua_State *L, lvt *S, const char *fn, vt_id id,
+                           int n) {
   size_t len;
-  const char *name = check_str(L, "record_event", 2, &len);
+  const char *name = check_str(L, fn, n, &len);
   vt_span_view v;
   cJSON *attrs = NULL;
   int rc;
-  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TTABLE)
-    type_error(L, "record_event", 3, "table with string keys");
+  if (!lua_isnoneornil(L, n + 1) && lua_type(L, n + 1) != LUA_TTABLE)
+    type_error(L, fn, n + 1, "table with string keys");
   if (vt_collector_get(S->c, id, &v) != VT_OK || !v.open) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  if (!lua_isnoneornil(L, 3)) attrs = check_json(L, "record_event", 3, 1);
+  if (!lua_isnoneornil(L, n + 1)) attrs = check_json(L, fn, n + 1, 1);
   rc = vt_collector_record_event(S->c, id, name, len, attrs);
-  if (rc == VT_ENOMEM) return luaL_error(L, "vmtrace.record_event: out of memory");
+  if (rc == VT_ENOMEM) return luaL_error(L, "vmtrace.%s: out of memory", fn);
   lua_pushboolean(L, rc == VT_OK);
   return 1;
+}
+
+static int l_record_event(lua_State *L) {
+  return record_event_at(L, STATE(L), "record_event",
+                         check_id(L, "record_event", 1), 2);
+}
+
+/* Mark span id as failed with the error object at idx: status = "error",
+ * error = its message. */
+static void mark_error(lua_State *L, lvt *S, vt_id id, int idx) {
+  size_t len;
+  const char *msg;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) {
+    lua_pushvalue(L, idx);
+  } else if (!luaL_callmeta(L, idx, "__tostring") || !lua_isstring(L, -1)) {
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+  }
+  msg = lua_tolstring(L, -1, &len);
+  vt_collector_set_metadata(S->c, id, "status", 6, vt_json_str("error", 5));
+  vt_collector_set_metadata(S->c, id, "error", 5, vt_json_str(msg, len));
+  lua_pop(L, 1);
 }
 
 static int l_get(lua_State *L) {
@@ -701,7 +900,7 @@ static int l_current_span_id(lua_State *L) {
   lvt *S = STATE(L);
   vt_id id;
   if (!vt_collector_enabled(S->c)) return 0;
-  id = vt_stack_current(S->c, NULL);
+  id = current_of(L, S);
   if (!id) return 0;
   lua_pushinteger(L, (lua_Integer)id);
   return 1;
@@ -722,7 +921,7 @@ static int l_span_link(lua_State *L) {
 
 static int l_current_span_link(lua_State *L) {
   lvt *S = STATE(L);
-  return link_of(L, S, vt_stack_current(S->c, NULL));
+  return link_of(L, S, current_of(L, S));
 }
 
 static int push_spans(lua_State *L, lvt *S) {
@@ -753,6 +952,260 @@ static int l_summary(lua_State *L) {
   if (!s) return luaL_error(L, "vmtrace.summary: out of memory");
   lua_pushlstring(L, s, len);
   free(s);
+  return 1;
+}
+
+/* ---- scoped spans ------------------------------------------------------------ */
+
+#define SPAN_MT "vmtrace.Span"
+
+typedef struct lspan {
+  vt_id id;
+  uint64_t gen; /* the collector's generation at start */
+  int closed;
+} lspan;
+
+static lspan *check_span(lua_State *L, const char *fn) {
+  lspan *h = luaL_testudata(L, 1, SPAN_MT);
+  if (!h) type_error(L, fn, 1, "span handle");
+  return h;
+}
+
+/* Open, and not from before a reset. */
+static int span_live(lvt *S, const lspan *h) {
+  return !h->closed && h->id && h->gen == vt_collector_generation(S->c);
+}
+
+static int l_span(lua_State *L) {
+  lvt *S = STATE(L);
+  size_t klen;
+  const char *kind;
+  int k = 0;
+  lspan *h;
+  KIND_OF(L, S, "span", k, kind, klen);
+  if (!S->c->enabled) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->inert_ref);
+    return 1;
+  }
+  lua_settop(L, 3);
+  h = lua_newuserdatauv(L, sizeof *h, 0); /* whole before it can be closed */
+  h->id = 0;
+  h->gen = vt_collector_generation(S->c);
+  h->closed = 1;
+  luaL_setmetatable(L, SPAN_MT);
+  h->id = start_span(L, S, "span", k, kind, klen, 0);
+  h->closed = h->id == 0;
+  lua_pushvalue(L, 4);
+  return 1;
+}
+
+static int l_span_index(lua_State *L) {
+  lspan *h = lua_touserdata(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (k && strcmp(k, "id") == 0) {
+    lua_pushinteger(L, (lua_Integer)h->id);
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(2)); /* methods */
+  return 1;
+}
+
+static int l_span_set(lua_State *L) {
+  lvt *S = STATE(L);
+  lspan *h = check_span(L, "Span:set");
+  if (!span_live(S, h)) {
+    check_str(L, "Span:set", 2, NULL);
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  return set_metadata_at(L, S, "Span:set", h->id, 2, 0);
+}
+
+static int l_span_event(lua_State *L) {
+  lvt *S = STATE(L);
+  lspan *h = check_span(L, "Span:event");
+  return record_event_at(L, S, "Span:event", span_live(S, h) ? h->id : 0, 2);
+}
+
+static int l_span_finish(lua_State *L) {
+  lvt *S = STATE(L);
+  lspan *h = check_span(L, "Span:finish");
+  int live = span_live(S, h);
+  h->closed = 1;
+  if (live && finish_id(L, S, h->id)) return 1;
+  return 0;
+}
+
+/* __close(s, err): finish; an error on the way out marks the span. */
+static int l_span_close(lua_State *L) {
+  lvt *S = STATE(L);
+  lspan *h = lua_touserdata(L, 1);
+  if (!span_live(S, h)) return 0;
+  h->closed = 1;
+  if (!lua_isnoneornil(L, 2)) mark_error(L, S, h->id, 2);
+  finish_id(L, S, h->id);
+  return 0;
+}
+
+/* __gc: a handle dropped without being closed finishes as abandoned. */
+static int l_span_gc(lua_State *L) {
+  lvt *S = STATE(L);
+  lspan *h = lua_touserdata(L, 1);
+  if (!S->c || !span_live(S, h)) return 0;
+  h->closed = 1;
+  vt_collector_set_metadata(S->c, h->id, "abandoned", 9, cJSON_CreateTrue());
+  finish_id(L, S, h->id);
+  return 0;
+}
+
+static int l_span_tostring(lua_State *L) {
+  lspan *h = lua_touserdata(L, 1);
+  lua_pushfstring(L, "vmtrace.Span(%I%s)", (LUAI_UACINT)h->id,
+                  h->closed ? ", closed" : "");
+  return 1;
+}
+
+/* ---- clock ------------------------------------------------------------------- */
+
+static int64_t check_ms(lua_State *L, const char *fn, int arg) {
+  int ok;
+  lua_Number n;
+  lua_Integer i = lua_tointegerx(L, arg, &ok);
+  if (ok) return (int64_t)i;
+  n = lua_tonumberx(L, arg, &ok);
+  if (!ok) type_error(L, fn, arg, "number of milliseconds");
+  if (!(n >= -9.2e18 && n <= 9.2e18))
+    arg_error(L, fn, arg, "milliseconds out of range");
+  return (int64_t)n;
+}
+
+static int l_mock_time(lua_State *L) {
+  if (vt_collector_mock_push(STATE(L)->c, check_ms(L, "mock_time", 1)) != VT_OK)
+    return luaL_error(L, "vmtrace.mock_time: out of memory");
+  return 0;
+}
+
+static int l_advance_time(lua_State *L) {
+  int64_t ms = check_ms(L, "advance_time", 1), wall;
+  int rc;
+  if (ms < 0) arg_error(L, "advance_time", 1, "milliseconds must be >= 0");
+  rc = vt_collector_mock_advance(STATE(L)->c, ms, &wall);
+  if (rc == VT_ENOTFOUND)
+    return luaL_error(L, "vmtrace.advance_time: no mock clock is active "
+                         "(call vmtrace.mock_time first)");
+  lua_pushinteger(L, (lua_Integer)wall);
+  return 1;
+}
+
+static int l_unmock_time(lua_State *L) {
+  lua_pushboolean(L, vt_collector_mock_pop(STATE(L)->c) == VT_OK);
+  return 1;
+}
+
+static int l_now_ms(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)vt_collector_now_ms(STATE(L)->c));
+  return 1;
+}
+
+static int l_monotonic_ms(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)vt_collector_monotonic_ms(STATE(L)->c));
+  return 1;
+}
+
+/* ---- internals for the Lua side and introspection --------------------------- */
+
+static int l_mark_error(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_id id = check_id(L, "_mark_error", 1);
+  vt_span_view v;
+  if (vt_collector_get(S->c, id, &v) == VT_OK && v.open) mark_error(L, S, id, 2);
+  return 0;
+}
+
+static int l_merge(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_id id = check_id(L, "_merge", 1);
+  vt_span_view v;
+  int rc;
+  if (vt_collector_get(S->c, id, &v) != VT_OK || !v.open) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  rc = vt_collector_merge_metadata(S->c, id, check_json(L, "_merge", 2, 1));
+  if (rc == VT_ENOMEM) return luaL_error(L, "vmtrace._merge: out of memory");
+  lua_pushboolean(L, rc == VT_OK);
+  return 1;
+}
+
+static int l_elapsed_ms(lua_State *L) {
+  int64_t ns;
+  if (vt_collector_elapsed(STATE(L)->c, check_id(L, "_elapsed_ms", 1), &ns) !=
+      VT_OK)
+    return 0;
+  lua_pushinteger(L, (lua_Integer)(ns / 1000000));
+  return 1;
+}
+
+static int l_generation(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)vt_collector_generation(STATE(L)->c));
+  return 1;
+}
+
+static int l_stats(lua_State *L) {
+  vt_stats st;
+  vt_collector_stats(STATE(L)->c, &st);
+  lua_createtable(L, 0, 6);
+  set_int(L, "open", (int64_t)st.open);
+  set_int(L, "completed", (int64_t)st.completed);
+  set_int(L, "stacks", (int64_t)st.stacks);
+  set_int(L, "names", (int64_t)st.names);
+  set_int(L, "dropped", (int64_t)st.dropped);
+  set_int(L, "generation", (int64_t)st.generation);
+  return 1;
+}
+
+/* _adopt(co): co's first span gets the caller's current span as parent. */
+static int l_adopt(lua_State *L) {
+  lvt *S = STATE(L);
+  lua_State *co = lua_tothread(L, 1);
+  thread_box *b;
+  vt_id base;
+  if (!co) type_error(L, "_adopt", 1, "coroutine");
+  base = current_of(L, S);
+  b = box_of(L, S, 1, co, base, 1);
+  b->st->base = base;
+  return 0;
+}
+
+static int l_set_dispatch(lua_State *L) {
+  lvt *S = STATE(L);
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  luaL_unref(L, LUA_REGISTRYINDEX, S->dispatch_ref);
+  S->dispatch_ref = LUA_NOREF;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_pushvalue(L, 1);
+    S->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return 0;
+}
+
+/* json_decode(text) --> value, or nil and a message. */
+static int l_json_decode(lua_State *L) {
+  size_t len;
+  const char *text = check_str(L, "json_decode", 1, &len);
+  cJSON *v = cJSON_ParseWithLength(text, len);
+  if (!v) {
+    const char *at = cJSON_GetErrorPtr();
+    lua_pushnil(L);
+    if (at && at >= text && at <= text + len)
+      lua_pushfstring(L, "invalid JSON at byte %d", (int)(at - text) + 1);
+    else
+      lua_pushliteral(L, "invalid JSON");
+    return 2;
+  }
+  push_json(L, v);
+  cJSON_Delete(v);
   return 1;
 }
 
@@ -792,6 +1245,33 @@ static const luaL_Reg funcs[] = {
     {"spans", l_spans},
     {"take_spans", l_take_spans},
     {"summary", l_summary},
+    {"span", l_span},
+    {"mock_time", l_mock_time},
+    {"advance_time", l_advance_time},
+    {"unmock_time", l_unmock_time},
+    {"now_ms", l_now_ms},
+    {"monotonic_ms", l_monotonic_ms},
+    {"stats", l_stats},
+    {"generation", l_generation},
+    {"json_decode", l_json_decode},
+    {"_start_always", l_start_always},
+    {"_mark_error", l_mark_error},
+    {"_merge", l_merge},
+    {"_elapsed_ms", l_elapsed_ms},
+    {"_adopt", l_adopt},
+    {"_set_dispatch", l_set_dispatch},
+    {NULL, NULL}};
+
+static const luaL_Reg span_methods[] = {
+    {"set", l_span_set},
+    {"event", l_span_event},
+    {"finish", l_span_finish},
+    {NULL, NULL}};
+
+static const luaL_Reg span_meta[] = {
+    {"__close", l_span_close},
+    {"__gc", l_span_gc},
+    {"__tostring", l_span_tostring},
     {NULL, NULL}};
 
 /* The state's collector userdata, made on first load. */
@@ -820,6 +1300,42 @@ static lvt *push_state(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &collector_key);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  S->main_L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  S->dispatch_ref = LUA_NOREF;
+  lua_newtable(L); /* thread -> box, weak keys */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  S->threads_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  luaL_newmetatable(L, THREAD_MT); /* the finalizer needs the state */
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, l_thread_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  /* the span handle's metatable: methods and metamethods share the state */
+  luaL_newmetatable(L, SPAN_MT);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, span_meta, 1);
+  lua_pushvalue(L, -2); /* state, mt, state */
+  lua_newtable(L);
+  lua_pushvalue(L, -4);
+  luaL_setfuncs(L, span_methods, 1); /* state, mt, state, methods */
+  lua_pushcclosure(L, l_span_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_pushliteral(L, SPAN_MT);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  {
+    lspan *h = lua_newuserdatauv(L, sizeof *h, 0); /* the inert handle */
+    h->id = 0;
+    h->gen = 0;
+    h->closed = 1;
+    luaL_setmetatable(L, SPAN_MT);
+    S->inert_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   return S;
 }
 

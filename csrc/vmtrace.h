@@ -97,6 +97,14 @@ const char *vt_collector_trace_id(const vt_collector *c);
 const unsigned char *vt_collector_trace_bytes(const vt_collector *c);
 /* Spans that could not be recorded (allocation failures). */
 uint64_t vt_collector_dropped(const vt_collector *c);
+/* Counts up at every reset: an id is only meaningful with its generation. */
+uint64_t vt_collector_generation(const vt_collector *c);
+
+typedef struct vt_stats {
+  size_t open, completed, stacks, names;
+  uint64_t dropped, generation;
+} vt_stats;
+void vt_collector_stats(const vt_collector *c, vt_stats *out);
 
 /* ---- active stacks (one per coroutine) ----------------------------------- */
 
@@ -138,6 +146,11 @@ int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
 int vt_collector_set_metadata_if_absent(vt_collector *c, vt_id id,
                                         const char *key, size_t key_len,
                                         cJSON *value);
+/* Set every key of `obj` (an object, consumed) on an open span. */
+int vt_collector_merge_metadata(vt_collector *c, vt_id id, cJSON *obj);
+/* Time since an open span started (mock-aware), or a completed span's
+ * duration. */
+int vt_collector_elapsed(const vt_collector *c, vt_id id, int64_t *ns);
 /* Append an event to an open span (VT_ENOTFOUND otherwise). */
 int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
                               size_t name_len, cJSON *attributes);
