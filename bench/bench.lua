@@ -12,6 +12,8 @@
 --   floor_noargs  f(); f() with benchfloor.empty, without arguments (info)
 --   on            finish(start("fn_call", "work")), tracing on    goal <= 2.0x floor_clock
 --   off           the same, tracing off                           goal <= 1.5x floor_empty
+--   close         do local s <close> = vmtrace.span(...) end      goal <= 3.0x floor_clock
+--   coroutine     "on" inside a coroutine                         goal <= 1.2x on
 --   plain         the same with bench/plain.lua, a Lua collector  (informational)
 --   memory        resident bytes per completed span, no metadata  goal <= 80 B/span
 --   summary       vmtrace.summary() over 1,000,000 spans          goal < 2 s
@@ -160,9 +162,42 @@ local cases = {
   { "plain_on", make_span_loop(plain, true) },
   { "plain_off", make_span_loop(plain, false) },
 }
+-- a scoped span: do local s <close> = span("fn_call", "work") end
+local function loop_close(n)
+  vmtrace.enable()
+  full_gc()
+  local c, span = clock, vmtrace.span
+  local t0 = c()
+  for _ = 1, n do
+    local s <close> = span("fn_call", "work")
+  end
+  local ns = (c() - t0) / n
+  vmtrace.enable(); vmtrace.disable()
+  return ns
+end
+
+-- finish(start(...)) inside a coroutine (its own active stack)
+local function loop_coroutine(n)
+  vmtrace.enable()
+  full_gc()
+  local co = coroutine.wrap(function()
+    local c, start, finish = clock, vmtrace.start, vmtrace.finish
+    local t0 = c()
+    for _ = 1, n do
+      finish(start("fn_call", "work"))
+    end
+    return (c() - t0) / n
+  end)
+  local ns = co()
+  vmtrace.enable(); vmtrace.disable()
+  return ns
+end
+
 if vmtrace then
   table.insert(cases, { "on", make_span_loop(vmtrace, true) })
   table.insert(cases, { "off", make_span_loop(vmtrace, false) })
+  table.insert(cases, { "close", loop_close })
+  table.insert(cases, { "coroutine", loop_coroutine })
 end
 
 ---------------------------------------------------------------------------
@@ -270,6 +305,10 @@ row("floor_noargs", string.format("%.1f", best.floor_noargs), "ns/op",
   string.format("%.2fx", best.floor_noargs / fe), "(x floor_empty)", "info")
 goal_row("on", best.on, "ns/op", best.on and best.on / fc, "<=2.0x floor_clock", 2.0)
 goal_row("off", best.off, "ns/op", best.off and best.off / fe, "<=1.5x floor_empty", 1.5)
+goal_row("close", best.close, "ns/op", best.close and best.close / fc,
+  "<=3.0x floor_clock", 3.0)
+goal_row("coroutine", best.coroutine, "ns/op", best.coroutine and best.coroutine / best.on,
+  "<=1.2x on (main)", 1.2)
 row("plain_on", string.format("%.1f", best.plain_on), "ns/op",
   string.format("%.2fx", best.plain_on / fc), "(x floor_clock)", "info")
 row("plain_off", string.format("%.1f", best.plain_off), "ns/op",
