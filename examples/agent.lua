@@ -1,21 +1,23 @@
 -- examples/agent.lua: the vmtrace demo.
 --
 -- A simulated coding agent fixes a failing test. The run is traced as a tree:
--- a pipeline span, one step span per phase, and inside each step an llm_call
--- span (model, provider, token counts and cost under the vmtrace.meta keys,
--- plus a "first_token" event) and tool_call spans. Halfway through, the agent
--- suspends to wait for approval; the resume span links back to the suspension
--- span. Work is simulated with short busy waits, so durations are real.
--- At the end it prints vmtrace.summary() and the event and link the summary
--- does not show.
+-- a pipeline span, one step span per phase (scoped spans, closed on the way
+-- out), and inside each step llm_call spans with token usage (cost priced
+-- from vmtrace's catalog) and a "first_token" event, and tool_call spans.
+-- Along the way the agent mounts MCP tools, loads a deferred tool found by
+-- search, and escalates to a stronger model when the cheap one stalls: each
+-- is a zero-duration marker span. A std/timing span measures the test run
+-- (it would record even with tracing off). Halfway through, the agent
+-- suspends for approval; the resume span links back to the suspension.
+-- Work is simulated with short busy waits, so durations are real.
 --
--- Run from the repo root (after `make`):
+-- Run from the repo root:
 --   make demo
--- or
+-- or, after `make`,
 --   LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" lua5.4 examples/agent.lua
 
 local vmtrace = require "vmtrace"
-local meta = vmtrace.meta
+local timing = require "vmtrace.timing"
 
 -- Stand-in for real work (network, disk): spin for `ms` milliseconds.
 local function work(ms)
@@ -23,58 +25,55 @@ local function work(ms)
   while os.clock() < stop do end
 end
 
--- USD per million tokens.
-local PRICE = { input = 3.00, output = 15.00, cache_read = 0.30, cache_write = 3.75 }
-
-local function llm_call(name, tokens)
+local function llm_call(name, model, provider, tokens)
   local id = vmtrace.start("llm_call", name)
   work(3)                                        -- time to first token
-  vmtrace.record_event(id, "first_token", { output_tokens_so_far = 1 })
+  vmtrace.record_event(id, "first_token")
   work(5)                                        -- streaming the rest
-  local cost = (tokens.input * PRICE.input + tokens.output * PRICE.output
-    + tokens.cache_read * PRICE.cache_read + tokens.cache_write * PRICE.cache_write) / 1e6
-  vmtrace.set_metadata(id, meta.MODEL, "claude-sonnet-4")
-  vmtrace.set_metadata(id, meta.PROVIDER, "anthropic")
-  vmtrace.set_metadata(id, meta.INPUT_TOKENS, tokens.input)
-  vmtrace.set_metadata(id, meta.OUTPUT_TOKENS, tokens.output)
-  vmtrace.set_metadata(id, meta.CACHE_READ_TOKENS, tokens.cache_read)
-  vmtrace.set_metadata(id, meta.CACHE_WRITE_TOKENS, tokens.cache_write)
-  vmtrace.set_metadata(id, meta.COST_USD, math.floor(cost * 1e6 + 0.5) / 1e6)
+  vmtrace.llm_usage(id, {
+    model = model, provider = provider,
+    input_tokens = tokens.input, output_tokens = tokens.output,
+    cache_read_tokens = tokens.cache_read, cache_write_tokens = tokens.cache_write,
+  })
   vmtrace.finish(id)
   return id
 end
 
 local function tool_call(tool, ms)
-  local id = vmtrace.start("tool_call", tool)
-  vmtrace.set_metadata(id, meta.TOOL_NAME, tool)
-  work(ms)
-  vmtrace.finish(id)
-end
-
-local function step(name, fn)
-  local id = vmtrace.start("step", name)
-  fn()
-  vmtrace.finish(id)
+  return vmtrace.with("tool_call", tool, work, ms)
 end
 
 vmtrace.enable()
 local run = vmtrace.start("pipeline", "fix_failing_test")
 local first_llm
 
-step("plan", function()
-  first_llm = llm_call("plan_fix", { input = 2400, output = 310, cache_read = 0, cache_write = 2048 })
-end)
+do
+  local step <close> = vmtrace.span("step", "plan")
+  vmtrace.tool_mount({ "read_file", "edit_file", "run_tests" }, "mcp", "workspace")
+  first_llm = llm_call("plan_fix", "claude-3-5-haiku", "anthropic",
+    { input = 2400, output = 310, cache_read = 0, cache_write = 2048 })
+end
 
-step("investigate", function()
+do
+  local step <close> = vmtrace.span("step", "investigate")
+  vmtrace.deferred_tool_load("grep", "search file contents", 0.92)
   tool_call("grep", 2)
   tool_call("read_file", 1)
-  llm_call("diagnose", { input = 5200, output = 420, cache_read = 2048, cache_write = 0 })
-end)
+  llm_call("diagnose", "claude-3-5-haiku", "anthropic",
+    { input = 5200, output = 420, cache_read = 2048, cache_write = 0 })
+  -- the cheap model did not find the cause: escalate
+  vmtrace.model_route("claude-3-5-haiku", "claude-sonnet-4", "no_progress")
+  llm_call("diagnose_again", "claude-sonnet-4", "anthropic",
+    { input = 5600, output = 610, cache_read = 0, cache_write = 4096 })
+end
 
-step("edit", function()
-  llm_call("write_patch", { input = 6100, output = 880, cache_read = 4096, cache_write = 0 })
+do
+  local step <close> = vmtrace.span("step", "edit")
+  step:set("files", { "src/parser.lua" })
+  llm_call("write_patch", "claude-sonnet-4", "anthropic",
+    { input = 6100, output = 880, cache_read = 4096, cache_write = 0 })
   tool_call("edit_file", 1)
-end)
+end
 
 -- The agent waits for a human to approve the patch. Take a link to the
 -- suspension while it is open; the resume span carries it.
@@ -86,10 +85,17 @@ local resume = vmtrace.start("resume", "approved", { links = { approval } })
 work(1)                                          -- reload the checkpoint
 vmtrace.finish(resume)
 
-step("verify", function()
-  tool_call("run_tests", 6)
-  llm_call("summarize", { input = 3300, output = 150, cache_read = 6144, cache_write = 0 })
-end)
+local tests
+do
+  local step <close> = vmtrace.span("step", "verify")
+  local _, seg = timing.timed("test_suite", { suite = "unit" }, function(h)
+    tool_call("run_tests", 6)
+    timing.event(h, "all_passed")
+  end)
+  tests = seg
+  llm_call("summarize", "claude-3-5-haiku", "anthropic",
+    { input = 3300, output = 150, cache_read = 6144, cache_write = 0 })
+end
 
 vmtrace.finish(run)
 
@@ -100,3 +106,17 @@ local ev = vmtrace.get(first_llm).events[1]
 print(string.format("event: %q on llm_call plan_fix at +%d ms", ev.name, ev.offset_ms))
 local link = vmtrace.get(resume).links[1]
 print(string.format("link: resume approved -> span %s of %s", link.span_id, link.trace_id))
+print(string.format("timing: %s took %d ms", tests.name, tests.duration_ms))
+
+local totals = vmtrace.llm_totals()
+print(string.format("llm: %d calls, %d input + %d output tokens (%d cache read, %d cache write), $%.4f",
+  totals.calls, totals.input_tokens, totals.output_tokens, totals.cache_read_tokens,
+  totals.cache_write_tokens, totals.cost_usd))
+local models = {}
+for model in pairs(totals.by_model) do models[#models + 1] = model end
+table.sort(models)
+for _, model in ipairs(models) do
+  local m = totals.by_model[model]
+  print(string.format("  %-18s %d calls  $%.4f", model, m.calls, m.cost_usd))
+end
+print(string.format("(prices from vmtrace's catalog as of %s)", vmtrace.pricing.as_of))
