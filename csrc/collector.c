@@ -182,6 +182,7 @@ vt_stack *vt_stack_new(vt_collector *c, vt_id base_parent) {
   vt_stack *st = calloc(1, sizeof *st);
   if (!st) return NULL;
   st->base = base_parent;
+  st->track = ++c->next_track;
   st->next = c->main.next;
   st->prev = &c->main;
   c->main.next->prev = st;
@@ -354,6 +355,7 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
               : st->n                      ? st->ids[st->n - 1]
                                            : st->base;
   s->name = name;
+  s->track = st->track;
   s->kind = (uint8_t)kind;
   s->state = VT_OPEN;
   s->u.stack = st;
@@ -555,6 +557,7 @@ int vt_collector_get(const vt_collector *c, vt_id id, vt_span_view *out) {
   out->name = nm->s;
   out->name_len = nm->len;
   out->open = s->state == VT_OPEN;
+  out->track = s->track;
   out->start_ns = s->start_ns;
   out->start_unix_ns = (s->flags & VT_F_MOCK)
                            ? s->x->mock_wall_ms * 1000000

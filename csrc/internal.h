@@ -86,7 +86,7 @@ typedef struct vt_extra {
   int64_t mock_wall_ms, mock_mono_ms; /* mock clock at start */
 } vt_extra;
 
-/* One span, open or completed: 40 bytes. */
+/* One span, open or completed: 48 bytes. */
 typedef struct vt_slot {
   int64_t start_ns; /* real monotonic, from the collector's epoch */
   union {
@@ -95,7 +95,8 @@ typedef struct vt_slot {
   } u;
   vt_id parent;
   uint32_t name;
-  uint8_t kind, state, flags, pad;
+  uint32_t track; /* the stack it was started on (0: main) */
+  uint8_t kind, state, flags, pad[7];
   vt_extra *x;
 } vt_slot;
 
@@ -110,6 +111,7 @@ typedef struct vt_chunk {
 struct vt_stack {
   vt_id *ids;
   uint32_t n, cap;
+  uint32_t track; /* serial number, never reused (main: 0) */
   vt_id base;
   struct vt_stack *prev, *next; /* all stacks of a collector */
 };
@@ -134,7 +136,8 @@ struct vt_collector {
   size_t nmocks, capmocks;
   uint64_t dropped;
   uint64_t generation;
-  size_t nstacks; /* besides main */
+  size_t nstacks;      /* besides main */
+  uint32_t next_track; /* serial number of the next stack */
   unsigned char trace_bytes[16];
   uint64_t span_salt; /* random per collector, for exported span ids */
   char trace_id[48];

@@ -164,6 +164,7 @@ typedef struct vt_span_view {
   const char *name;
   size_t name_len;
   int open;              /* 1 while not finished */
+  uint32_t track;        /* the stack (coroutine) it ran on: 0 is main */
   int64_t start_ns;      /* monotonic offset from the collector's epoch */
   int64_t start_unix_ns; /* wall clock at start (mock-aware) */
   int64_t duration_ns;   /* 0 while open */
