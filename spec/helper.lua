@@ -1,0 +1,199 @@
+-- spec/helper.lua: shared helpers for the vmtrace specs.
+--
+-- Owns: the error-message matcher, the "spans are intact" snapshot, and a
+-- reference Lua port of the seed's format_summary (with a serde_json-style
+-- value renderer) that the summary specs compare the C version against.
+
+local vmtrace = require "vmtrace"
+local assert = require "luassert" -- a required module does not see busted's globals
+
+local helper = {}
+
+--- The seed's 21 span kinds, in its order.
+helper.KINDS = {
+  "pipeline", "fn_call", "llm_call", "tool_call", "import", "parallel",
+  "spawn", "step", "vm_setup", "suspension", "resume", "drain",
+  "drain_decision", "pool_submit", "pool_dequeue", "channel_emit",
+  "channel_match", "user_timing", "model_route", "tool_mount",
+  "deferred_tool_load",
+}
+
+--- The seed's meta module: constant name -> key.
+helper.META = {
+  MODEL = "model", PROVIDER = "provider",
+  INPUT_TOKENS = "input_tokens", OUTPUT_TOKENS = "output_tokens",
+  CACHE_READ_TOKENS = "cache_read_tokens",
+  CACHE_WRITE_TOKENS = "cache_write_tokens", COST_USD = "cost_usd",
+  FROM_MODEL = "from_model", TO_MODEL = "to_model", REASON = "reason",
+  TOOL_NAMES = "tool_names", TOOL_COUNT = "tool_count", SOURCE = "source",
+  DETAIL = "detail",
+  TOOL_NAME = "tool_name", QUERY = "query", SCORE = "score",
+}
+
+--- Calls fn and asserts it raised
+-- `vmtrace.<fname>: bad argument #<argn> (...)` containing every keyword.
+-- Returns the message.
+function helper.assert_bad_argument(fn, fname, argn, ...)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, ("expected vmtrace.%s to raise"):format(fname))
+  assert.is_string(err, "error value should be a string")
+  local head = ("vmtrace.%s: bad argument #%d ("):format(fname, argn)
+  assert.is_truthy(err:find(head, 1, true),
+    ("error %q should contain %q"):format(err, head))
+  for i = 1, select("#", ...) do
+    local word = select(i, ...)
+    assert.is_truthy(err:find(word, 1, true),
+      ("error %q should mention %q"):format(err, word))
+  end
+  return err
+end
+
+--- Everything a user can read about the recorded spans: completed spans plus
+-- the given open ids as get() shows them.
+function helper.snapshot(open_ids)
+  local snap = { spans = vmtrace.spans(), open = {}, current = vmtrace.current_span_id() }
+  for _, id in ipairs(open_ids or {}) do snap.open[id] = vmtrace.get(id) end
+  return snap
+end
+
+function helper.assert_intact(snap, open_ids)
+  assert.same(snap.spans, vmtrace.spans())
+  if vmtrace.is_enabled() then -- current_span_id() is nil while tracing is off
+    assert.same({ snap.current }, { vmtrace.current_span_id() })
+  end
+  for _, id in ipairs(open_ids or {}) do
+    assert.same(snap.open[id], vmtrace.get(id))
+  end
+end
+
+--- Index of completed spans by id.
+function helper.by_id(spans)
+  local t = {}
+  for _, s in ipairs(spans) do t[s.span_id] = s end
+  return t
+end
+
+------------------------------------------------------------------------------
+-- serde_json-compatible rendering of the values vmtrace gives back
+------------------------------------------------------------------------------
+
+-- Shortest decimal digits that round-trip (what ryu finds), as a digit string
+-- without leading/trailing zeros and the decimal exponent e such that
+-- |x| = 0.d1d2... * 10^... ; here: |x| = D * 10^k with D the digit string.
+local function shortest_digits(x)
+  for p = 1, 17 do
+    local s = string.format("%." .. (p - 1) .. "e", x)
+    if tonumber(s) == x or p == 17 then
+      local mant, exp = s:match("^([%d%.]+)e([-+]%d+)$")
+      local digits = mant:gsub("%.", "")
+      local e = tonumber(exp)
+      -- mant = d1.d2...dp  =>  x = d1d2...dp * 10^(e - (p - 1))
+      local trimmed = digits:gsub("0+$", "")
+      local k = e - (#digits - 1) + (#digits - #trimmed)
+      return trimmed, k
+    end
+  end
+end
+
+--- A float as serde_json (ryu 1.x `format64`) prints it.
+function helper.format_float(x)
+  if x ~= x or x == math.huge or x == -math.huge then return "null" end
+  if x == 0 then return (1 / x < 0) and "-0.0" or "0.0" end
+  local sign = ""
+  if x < 0 then sign, x = "-", -x end
+  local d, k = shortest_digits(x)
+  local n = #d
+  local kk = n + k -- 10^(kk-1) <= x < 10^kk
+  local out
+  if k >= 0 and kk <= 16 then
+    out = d .. string.rep("0", k) .. ".0"
+  elseif kk > 0 and kk <= 16 then
+    out = d:sub(1, kk) .. "." .. d:sub(kk + 1)
+  elseif kk > -5 and kk <= 0 then
+    out = "0." .. string.rep("0", -kk) .. d
+  elseif n == 1 then
+    out = d .. "e" .. (kk - 1)
+  else
+    out = d:sub(1, 1) .. "." .. d:sub(2) .. "e" .. (kk - 1)
+  end
+  return sign .. out
+end
+
+local SHORT_ESCAPES = {
+  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
+}
+
+--- A string as serde_json prints it.
+function helper.format_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    if SHORT_ESCAPES[c] then return SHORT_ESCAPES[c] end
+    if c:byte() < 0x20 then return ("\\u%04x"):format(c:byte()) end
+    return c -- DEL (0x7f) is not escaped
+  end) .. '"'
+end
+
+--- A metadata value (as read back from vmtrace) as compact serde_json text.
+function helper.to_json(v)
+  if v == vmtrace.null or v == nil then return "null" end
+  local t = type(v)
+  if t == "boolean" then return tostring(v) end
+  if t == "number" then
+    if math.type(v) == "integer" then return string.format("%d", v) end
+    return helper.format_float(v)
+  end
+  if t == "string" then return helper.format_string(v) end
+  assert(t == "table", "unexpected value type " .. t)
+  if next(v) == nil then return "{}" end
+  local parts = {}
+  if v[1] ~= nil then
+    for i = 1, #v do parts[i] = helper.to_json(v[i]) end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for i, k in ipairs(keys) do
+    parts[i] = helper.format_string(k) .. ":" .. helper.to_json(v[k])
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+--- Straightforward port of the seed's format_summary over a list of span
+-- tables (as vmtrace.spans() returns them).
+function helper.reference_summary(spans)
+  if #spans == 0 then return "No spans recorded." end
+  local lines = {}
+  local total = 0
+  for _, s in ipairs(spans) do
+    if s.parent_id == nil then total = total + s.duration_ms end
+  end
+  lines[#lines + 1] = ("Trace: %d spans, %dms total"):format(#spans, total)
+  lines[#lines + 1] = ""
+
+  local function print_tree(parent_id, depth)
+    for _, span in ipairs(spans) do
+      if span.parent_id == parent_id then
+        local meta_str = ""
+        if span.metadata and next(span.metadata) ~= nil then
+          local keys = {}
+          for k in pairs(span.metadata) do keys[#keys + 1] = k end
+          table.sort(keys) -- Lua compares strings bytewise in the C locale
+          local parts = {}
+          for i, k in ipairs(keys) do
+            parts[i] = k .. "=" .. helper.to_json(span.metadata[k])
+          end
+          meta_str = " (" .. table.concat(parts, ", ") .. ")"
+        end
+        lines[#lines + 1] = ("%s%s %s %dms%s"):format(
+          string.rep("  ", depth), span.kind, span.name, span.duration_ms, meta_str)
+        print_tree(span.span_id, depth + 1)
+      end
+    end
+  end
+
+  print_tree(nil, 0)
+  return table.concat(lines, "\n")
+end
+
+return helper
