@@ -22,7 +22,9 @@ build = {
     ["vmtrace.core"] = {
       sources = {
         "csrc/clock.c", "csrc/ids.c", "csrc/json.c", "csrc/names.c",
-        "csrc/collector.c", "csrc/export_summary.c", "csrc/lvmtrace.c",
+        "csrc/collector.c", "csrc/export_summary.c", "csrc/export.c",
+        "csrc/export_otlp.c", "csrc/export_chrome.c", "csrc/export_folded.c",
+        "csrc/export_profile.c", "csrc/lvmtrace.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "csrc", "$(CJSON_INCDIR)", "$(UUID_INCDIR)" },
@@ -31,6 +33,7 @@ build = {
     },
     ["vmtrace"] = "lua/vmtrace/init.lua",
     ["vmtrace.timing"] = "lua/vmtrace/timing.lua",
+    ["vmtrace.check"] = "lua/vmtrace/check.lua",
     ["vmtrace.pricing"] = "lua/vmtrace/pricing.lua",
     ["vmtrace.prices"] = "lua/vmtrace/prices.lua",
   },

@@ -9,33 +9,6 @@
 
 #include "internal.h"
 
-#define NONE UINT32_MAX
-
-typedef struct idmap {
-  vt_id *keys;
-  uint32_t *vals;
-  size_t mask;
-} idmap;
-
-static size_t id_hash(vt_id id) {
-  uint64_t h = id * 0x9E3779B97F4A7C15ull;
-  return (size_t)(h ^ (h >> 29));
-}
-
-static uint32_t idmap_get(const idmap *m, vt_id id) {
-  size_t i;
-  for (i = id_hash(id) & m->mask; m->keys[i]; i = (i + 1) & m->mask)
-    if (m->keys[i] == id) return m->vals[i];
-  return NONE;
-}
-
-static void idmap_put(idmap *m, vt_id id, uint32_t v) {
-  size_t i = id_hash(id) & m->mask;
-  while (m->keys[i]) i = (i + 1) & m->mask;
-  m->keys[i] = id;
-  m->vals[i] = v;
-}
-
 static void put_line(vt_buf *b, const vt_collector *c, vt_id id, size_t depth) {
   vt_span_view v;
   size_t i;
@@ -65,29 +38,25 @@ static void put_line(vt_buf *b, const vt_collector *c, vt_id id, size_t depth) {
 
 char *vt_collector_summary(const vt_collector *c, size_t *len) {
   vt_buf b = {0};
-  size_t n = c->ndone, cap = 1, i;
-  idmap m = {0};
+  size_t n = c->ndone, i;
+  vt_idmap m = {NULL, NULL, 0, 0};
   uint32_t *first = NULL, *last = NULL, *next = NULL, *stack = NULL;
-  uint32_t root_first = NONE, root_last = NONE;
+  uint32_t root_first = VT_NONE, root_last = VT_NONE;
   int64_t total_ms = 0;
 
   if (n == 0) {
     vt_buf_puts(&b, "No spans recorded.");
     goto done;
   }
-  if (n >= NONE) goto oom;
-  while (cap < 2 * n) cap *= 2;
-  m.keys = calloc(cap, sizeof *m.keys);
-  m.vals = malloc(cap * sizeof *m.vals);
+  if (n >= VT_NONE) goto oom;
   first = malloc(n * sizeof *first);
   last = malloc(n * sizeof *last);
   next = malloc(n * sizeof *next);
   stack = malloc((n + 1) * sizeof *stack);
-  if (!m.keys || !m.vals || !first || !last || !next || !stack) goto oom;
-  m.mask = cap - 1;
+  if (!vt_idmap_init(&m, n) || !first || !last || !next || !stack) goto oom;
   for (i = 0; i < n; i++) {
-    idmap_put(&m, c->done[i], (uint32_t)i);
-    first[i] = last[i] = next[i] = NONE;
+    vt_idmap_put(&m, c->done[i], (uint32_t)i);
+    first[i] = last[i] = next[i] = VT_NONE;
   }
   for (i = 0; i < n; i++) { /* link children in finish order */
     const vt_slot *s = vt_slot_of(c, c->done[i]);
@@ -97,12 +66,12 @@ char *vt_collector_summary(const vt_collector *c, size_t *len) {
       head = &root_first;
       tail = &root_last;
     } else {
-      uint32_t p = idmap_get(&m, s->parent);
-      if (p == NONE) continue; /* parent not completed: not printed */
+      uint32_t p = vt_idmap_get(&m, s->parent);
+      if (p == VT_NONE) continue; /* parent not completed: not printed */
       head = &first[p];
       tail = &last[p];
     }
-    if (*tail == NONE) *head = (uint32_t)i;
+    if (*tail == VT_NONE) *head = (uint32_t)i;
     else next[*tail] = (uint32_t)i;
     *tail = (uint32_t)i;
   }
@@ -117,7 +86,7 @@ char *vt_collector_summary(const vt_collector *c, size_t *len) {
     stack[0] = root_first;
     for (;;) {
       uint32_t p = stack[depth];
-      if (p == NONE) {
+      if (p == VT_NONE) {
         if (depth == 0) break;
         depth--;
         continue;
@@ -125,15 +94,14 @@ char *vt_collector_summary(const vt_collector *c, size_t *len) {
       vt_buf_putc(&b, '\n');
       put_line(&b, c, c->done[p], depth);
       stack[depth] = next[p];
-      if (first[p] != NONE) stack[++depth] = first[p];
+      if (first[p] != VT_NONE) stack[++depth] = first[p];
     }
   }
   goto done;
 oom:
   b.failed = 1;
 done:
-  free(m.keys);
-  free(m.vals);
+  vt_idmap_free(&m);
   free(first);
   free(last);
   free(next);

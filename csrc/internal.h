@@ -28,12 +28,22 @@ static inline int64_t vt_mono_ns(void) {
 
 /* ---- output buffer --------------------------------------------------------- */
 
-/* A growable byte buffer; `failed` sticks once an allocation failed. */
+#include <stdio.h>
+
+/* A growable byte buffer; `failed` sticks once an allocation or a write
+ * failed. With `f` set it is a window onto the file: full windows are written
+ * out (vt_buf_flush), so output of any size takes bounded memory. */
 typedef struct vt_buf {
   char *p;
   size_t n, cap;
   int failed;
+  FILE *f;
+  int err; /* errno of a failed write */
 } vt_buf;
+
+/* Write out what is pending to b->f (no-op without a file). */
+VT_HIDDEN int vt_buf_flush(vt_buf *b);
+VT_HIDDEN void vt_buf_put_u64(vt_buf *b, uint64_t v);
 
 VT_HIDDEN int vt_buf_grow(vt_buf *b, size_t extra);
 VT_HIDDEN void vt_buf_put(vt_buf *b, const void *s, size_t len);
@@ -46,6 +56,9 @@ VT_HIDDEN void vt_buf_free(vt_buf *b);
  * (kept sorted at insertion), shortest round-trip floats with ".0" when
  * integral, raw integers, strings escaped with invalid UTF-8 as U+FFFD. */
 VT_HIDDEN void vt_json_write(vt_buf *b, const cJSON *v);
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 with *bad set
+ * to the length of the maximal invalid subpart (one U+FFFD replaces it). */
+VT_HIDDEN size_t vt_utf8_len(const unsigned char *p, size_t n, size_t *bad);
 /* A JSON string literal of raw bytes (invalid UTF-8 becomes U+FFFD). */
 VT_HIDDEN void vt_json_write_str(vt_buf *b, const char *s, size_t len);
 /* Append the decoded bytes of a stored (escaped) string. */
@@ -144,6 +157,40 @@ struct vt_collector {
 };
 
 VT_HIDDEN vt_slot *vt_slot_of(const vt_collector *c, vt_id id);
+
+/* ---- exports (export.c) ---------------------------------------------------- */
+
+/* Text of raw bytes as valid UTF-8 (invalid sequences become U+FFFD); with
+ * `folded`, ';' becomes ':' and line breaks become spaces. */
+VT_HIDDEN void vt_buf_put_text(vt_buf *b, const char *s, size_t len, int folded);
+VT_HIDDEN void vt_buf_put_hex(vt_buf *b, const unsigned char *p, size_t n);
+VT_HIDDEN void vt_buf_put_hex64(vt_buf *b, uint64_t v);
+VT_HIDDEN void vt_hex64(uint64_t v, char out[17]);
+/* Milliseconds with three decimals (ns precision) from nanoseconds. */
+VT_HIDDEN void vt_buf_put_ms(vt_buf *b, int64_t ns);
+/* The next completed span in id order after *k (start with 0). */
+VT_HIDDEN vt_id vt_next_completed(const vt_collector *c, vt_id after);
+VT_HIDDEN int vt_export_json(const vt_collector *c, vt_buf *b);
+VT_HIDDEN int vt_export_otlp(const vt_collector *c, const vt_export_opts *o,
+                             vt_buf *b);
+VT_HIDDEN int vt_export_chrome(const vt_collector *c, vt_buf *b);
+VT_HIDDEN int vt_export_folded(const vt_collector *c, const vt_export_opts *o,
+                               vt_buf *b);
+VT_HIDDEN void vt_json_write_span(vt_buf *b, const vt_collector *c,
+                                  const vt_span_view *v);
+
+/* An id -> position map (open addressing) for one pass over the spans. */
+typedef struct vt_idmap {
+  vt_id *keys;
+  uint32_t *vals;
+  size_t mask, n;
+} vt_idmap;
+VT_HIDDEN int vt_idmap_init(vt_idmap *m, size_t n);
+VT_HIDDEN void vt_idmap_free(vt_idmap *m);
+VT_HIDDEN uint32_t vt_idmap_get(const vt_idmap *m, vt_id id);
+/* Set (or overwrite) id; grows as needed. 0 when out of memory. */
+VT_HIDDEN int vt_idmap_put(vt_idmap *m, vt_id id, uint32_t v);
+#define VT_NONE UINT32_MAX
 VT_HIDDEN void vt_names_init(vt_names *t);
 VT_HIDDEN void vt_names_free(vt_names *t);
 VT_HIDDEN int64_t vt_names_intern(vt_names *t, const char *s, size_t len);

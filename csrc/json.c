@@ -8,6 +8,7 @@
  * cJSON strings end at NUL, so stored keys and strings escape two bytes:
  * 0x00 -> C0 80 and 0xC0 -> C0 81 (0xC0 never occurs in valid UTF-8).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,12 +19,29 @@
 
 /* ---- buffers ---------------------------------------------------------------- */
 
+int vt_buf_flush(vt_buf *b) {
+  if (b->failed) return 0;
+  if (b->f && b->n) {
+    if (fwrite(b->p, 1, b->n, b->f) != b->n) {
+      b->err = errno ? errno : EIO;
+      b->failed = 1;
+      return 0;
+    }
+    b->n = 0;
+  }
+  return 1;
+}
+
 int vt_buf_grow(vt_buf *b, size_t extra) {
   size_t cap;
   char *p;
   if (b->failed) return 0;
   if (b->n + extra <= b->cap) return 1;
-  cap = b->cap ? b->cap : 256;
+  if (b->f && b->n) { /* a file window: write it out first */
+    if (!vt_buf_flush(b)) return 0;
+    if (extra <= b->cap) return 1;
+  }
+  cap = b->cap ? b->cap : (b->f ? 65536 : 256);
   while (cap < b->n + extra) {
     if (cap > SIZE_MAX / 2) {
       b->failed = 1;
@@ -53,10 +71,22 @@ void vt_buf_putc(vt_buf *b, char ch) {
 
 void vt_buf_puts(vt_buf *b, const char *s) { vt_buf_put(b, s, strlen(s)); }
 
+void vt_buf_put_u64(vt_buf *b, uint64_t v) {
+  char tmp[24], *e = tmp + sizeof tmp, *p = e;
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  vt_buf_put(b, p, (size_t)(e - p));
+}
+
 void vt_buf_put_i64(vt_buf *b, int64_t v) {
-  char tmp[24];
-  int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-  vt_buf_put(b, tmp, (size_t)n);
+  if (v < 0) {
+    vt_buf_putc(b, '-');
+    vt_buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    vt_buf_put_u64(b, (uint64_t)v);
+  }
 }
 
 void vt_buf_free(vt_buf *b) {
@@ -260,9 +290,7 @@ int vt_json_obj_set(cJSON *obj, const char *key, size_t len, cJSON *value) {
 
 static const char hexd[] = "0123456789abcdef";
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 with *bad set
- * to the length of the maximal invalid subpart to replace by one U+FFFD. */
-static size_t utf8_seq(const unsigned char *p, size_t n, size_t *bad) {
+size_t vt_utf8_len(const unsigned char *p, size_t n, size_t *bad) {
   unsigned char c = p[0];
   size_t need, i;
   unsigned char lo = 0x80, hi = 0xBF;
@@ -322,7 +350,7 @@ void vt_json_write_str(vt_buf *b, const char *s, size_t len) {
       i++;
       continue;
     }
-    n = utf8_seq(p + i, len - i, &bad);
+    n = vt_utf8_len(p + i, len - i, &bad);
     if (n) {
       vt_buf_put(b, p + i, n);
       i += n;

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cjson/cJSON.h>
 
 #ifdef __cplusplus
@@ -186,6 +187,41 @@ void vt_collector_take(vt_collector *c);
 /* The seed's format_summary text, malloc'd and NUL-terminated (free()), or
  * NULL when out of memory. Linear in the number of spans. */
 char *vt_collector_summary(const vt_collector *c, size_t *len);
+
+/* ---- exports -------------------------------------------------------------- */
+
+typedef enum vt_format {
+  VT_FORMAT_JSON,   /* array of span objects (the Lua table shape) */
+  VT_FORMAT_OTLP,   /* OTLP/JSON ExportTraceServiceRequest */
+  VT_FORMAT_CHROME, /* Chrome trace events (Perfetto, speedscope) */
+  VT_FORMAT_FOLDED  /* folded stacks (flamegraph.pl, inferno, speedscope) */
+} vt_format;
+
+typedef enum vt_weight {
+  VT_WEIGHT_TIME,   /* self time in microseconds */
+  VT_WEIGHT_TOKENS, /* input + output + cache read + cache write tokens */
+  VT_WEIGHT_COST    /* cost in micro-USD */
+} vt_weight;
+
+typedef struct vt_export_opts {
+  vt_weight weight;         /* folded */
+  const char *service_name; /* otlp: service.name (NULL: "unknown_service") */
+  const cJSON *resource;    /* otlp: more resource attributes, or NULL */
+} vt_export_opts;
+
+/* Write the completed spans in `fmt` to `f`, streaming: memory does not grow
+ * with the number of spans. VT_OK, VT_EIO (errno set) or VT_ENOMEM. */
+int vt_collector_export(const vt_collector *c, vt_format fmt,
+                        const vt_export_opts *o, FILE *f);
+/* The same into a malloc'd, NUL-terminated string (free()), or NULL. */
+char *vt_collector_export_string(const vt_collector *c, vt_format fmt,
+                                 const vt_export_opts *o, size_t *len);
+/* The run profile as a JSON object (wall_ms, by_kind, residual_ms,
+ * top_llm_calls, top_tool_calls, steps, llm totals), or NULL (no memory). */
+cJSON *vt_collector_profile(const vt_collector *c);
+/* The exported (OTLP / W3C) id of a local span: 16 hex digits' worth, unique
+ * across processes that share a trace. */
+uint64_t vt_collector_otel_span_id(const vt_collector *c, vt_id id);
 
 /* ---- clock ----------------------------------------------------------------- */
 

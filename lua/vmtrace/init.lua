@@ -41,14 +41,8 @@ M.meta = {
 }
 local meta = M.meta
 
-local function argerror(fn, n, msg, level)
-  error(("vmtrace.%s: bad argument #%d (%s)"):format(fn, n, msg), level or 3)
-end
-
-local function check_type(fn, n, v, want, optional)
-  if (optional and v == nil) or type(v) == want then return end
-  argerror(fn, n, ("%s expected, got %s"):format(want, type(v)), 4)
-end
+local check = require "vmtrace.check"
+local argerror, check_type, as = check.argerror, check.type, check.as
 
 ---------------------------------------------------------------------------
 -- markers
@@ -56,11 +50,17 @@ end
 
 --- A zero-duration span of `kind` under the current span, carrying
 -- `metadata`. No-op while tracing is off.
-function M.marker(kind, name, metadata)
-  check_type("marker", 3, metadata, "table", true)
-  local id = start(kind, name, metadata and { metadata = metadata })
+local SAME = { 1, 2, 3 }
+
+local function marker(fn, kind, name, metadata)
+  local id = as(fn, SAME, pcall(start, kind, name, metadata and { metadata = metadata }))
   if id ~= 0 then finish(id) end
   return id
+end
+
+function M.marker(kind, name, metadata)
+  check_type("marker", 3, metadata, "table", true)
+  return marker("marker", kind, name, metadata)
 end
 
 --- A model routing / escalation decision (a `model_route` marker).
@@ -68,7 +68,7 @@ function M.model_route(from_model, to_model, reason)
   check_type("model_route", 1, from_model, "string")
   check_type("model_route", 2, to_model, "string")
   check_type("model_route", 3, reason, "string")
-  return M.marker("model_route", "model_route", {
+  return marker("model_route", "model_route", "model_route", {
     [meta.FROM_MODEL] = from_model, [meta.TO_MODEL] = to_model, [meta.REASON] = reason,
   })
 end
@@ -86,7 +86,7 @@ function M.tool_mount(tool_names, source, detail)
     end
   end
   if n == 0 then return 0 end
-  return M.marker("tool_mount", "tool_mount", {
+  return marker("tool_mount", "tool_mount", "tool_mount", {
     [meta.TOOL_NAMES] = tool_names, [meta.TOOL_COUNT] = n, [meta.SOURCE] = source,
     [meta.DETAIL] = detail,
   })
@@ -98,7 +98,7 @@ function M.deferred_tool_load(tool_name, query, score)
   check_type("deferred_tool_load", 1, tool_name, "string")
   check_type("deferred_tool_load", 2, query, "string")
   check_type("deferred_tool_load", 3, score, "number", true)
-  return M.marker("deferred_tool_load", "deferred_tool_load", {
+  return marker("deferred_tool_load", "deferred_tool_load", "deferred_tool_load", {
     [meta.TOOL_NAME] = tool_name, [meta.QUERY] = query, [meta.SCORE] = score,
   })
 end
@@ -114,6 +114,9 @@ local TOKEN_KEYS = { "input_tokens", "output_tokens", "cache_read_tokens", "cach
 -- `usage.cost_usd`, else priced from the catalog (vmtrace.pricing), and left
 -- out when the model is unpriced. Returns true when the span took it.
 function M.llm_usage(id, usage)
+  if math.type(id) ~= "integer" then
+    argerror("llm_usage", 1, "integer expected, got " .. (math.type(id) or type(id)))
+  end
   check_type("llm_usage", 2, usage, "table")
   local fields = {
     [meta.MODEL] = usage.model or "", [meta.PROVIDER] = usage.provider or "",
@@ -133,7 +136,7 @@ function M.llm_usage(id, usage)
   end
   if cost == nil then cost = pricing.cost(fields) end
   fields[meta.COST_USD] = cost
-  return core._merge(id, fields)
+  return as("llm_usage", { 1, 2 }, pcall(core._merge, id, fields))
 end
 
 --- Calls, tokens and cost of the completed llm_call spans, in total and by
@@ -259,7 +262,7 @@ function M.with(kind, name, fn, ...)
   if type(fn) ~= "function" and not (mt and mt.__call) then
     argerror("with", 3, "function expected, got " .. type(fn))
   end
-  return with_done(start(kind, name), pcall(fn, ...))
+  return with_done(as("with", SAME, pcall(start, kind, name)), pcall(fn, ...))
 end
 
 ---------------------------------------------------------------------------

@@ -10,15 +10,17 @@ local Handle = { __name = "vmtrace.timing.Handle" }
 Handle.__index = Handle
 local private = setmetatable({}, { __mode = "k" }) -- handle -> {gen, segment}
 
+local check = require "vmtrace.check"
+
 local function fail(fn, n, msg, level)
-  error(("vmtrace.timing.%s: bad argument #%d (%s)"):format(fn, n, msg), level or 3)
+  check.argerror("timing." .. fn, n, msg, (level or 1) + 1)
 end
 
 local function check_handle(fn, h)
   local p = getmetatable(h) == Handle and private[h]
   if not p then
     fail(fn, 1, ("timing handle from vmtrace.timing.start expected, got %s")
-      :format(type(h) == "table" and "another table" or type(h)), 4)
+      :format(type(h) == "table" and "another table" or type(h)), 2)
   end
   return p
 end
@@ -37,16 +39,13 @@ end
 --- Start timing `name`; `attrs` become the span's metadata. Returns a handle
 -- with name, span_id, trace_id, parent_span_id, started_at_ms,
 -- monotonic_started_ms, attributes and kind = "user_timing".
-function M.start(name, attrs)
-  if type(name) ~= "string" then fail("start", 1, "string expected, got " .. type(name)) end
+local function start(fn, name, attrs)
+  if type(name) ~= "string" then fail(fn, 1, "string expected, got " .. type(name), 2) end
   if attrs ~= nil and type(attrs) ~= "table" then
-    fail("start", 2, "table of attributes expected, got " .. type(attrs))
+    fail(fn, 2, "table of attributes expected, got " .. type(attrs), 2)
   end
-  local ok, id, parent = pcall(core._start_always, "user_timing", name,
-    attrs and { metadata = attrs } or nil)
-  if not ok then
-    fail("start", 2, (tostring(id):gsub("^.-bad argument #3 %(opts%.metadata: (.*)%)$", "%1")))
-  end
+  local id, parent = check.as("timing." .. fn, { 1, 1, 2 }, pcall(core._start_always,
+    "user_timing", name, attrs and { metadata = attrs } or nil))
   local s = core.get(id) or {}
   local h = setmetatable({
     name = name,
@@ -62,12 +61,19 @@ function M.start(name, attrs)
   return h
 end
 
+--- Start timing `name`; `attrs` become the span's metadata. Returns a handle
+-- with name, span_id, trace_id, parent_span_id, started_at_ms,
+-- monotonic_started_ms, attributes and kind = "user_timing".
+function M.start(name, attrs)
+  return start("start", name, attrs)
+end
+
 --- Record a sub-phase event; true, or false once the span is finished.
 function M.event(h, name, attrs)
   local p = check_handle("event", h)
   if type(name) ~= "string" then fail("event", 2, "string expected, got " .. type(name)) end
   if p.segment or not live(h, p) then return false end
-  return core.record_event(h.span_id, name, attrs)
+  return check.as("timing.event", { 1, 2, 3 }, pcall(core.record_event, h.span_id, name, attrs))
 end
 
 --- Milliseconds since the handle started (its duration once finished).
@@ -114,7 +120,7 @@ function M.finish(h, attrs)
   end
   local duration, s
   if live(h, p) then
-    if attrs then core._merge(h.span_id, attrs) end
+    if attrs then check.as("timing.finish", { 1, 2 }, pcall(core._merge, h.span_id, attrs)) end
     duration = core.finish(h.span_id)
     s = core.get(h.span_id)
   end
@@ -134,7 +140,7 @@ function M.timed(name, attrs, fn)
   if type(fn) ~= "function" then
     fail("timed", attrs and 3 or 2, "function expected, got " .. type(fn))
   end
-  local h = M.start(name, attrs)
+  local h = start("timed", name, attrs)
   local ok, result = pcall(fn, h)
   if not ok then
     if live(h, private[h]) then core._mark_error(h.span_id, result) end

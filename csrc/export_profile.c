@@ -1,0 +1,272 @@
+/*
+ * export_profile.c: the run profile, computed in one pass over the completed
+ * spans in id (start) order: wall time, time by kind, the residual of the root
+ * spans not covered by any child span, the top LLM and tool calls, per-step
+ * totals and LLM token and cost totals. The result is a small JSON object
+ * (its size grows with steps and models, not with spans).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TOP 5
+
+typedef struct top {
+  vt_id id[TOP];
+  int64_t dur[TOP];
+  int n;
+} top;
+
+static void top_add(top *t, vt_id id, int64_t dur) {
+  int i;
+  if (t->n == TOP && dur <= t->dur[TOP - 1]) return;
+  i = t->n < TOP ? t->n++ : TOP - 1;
+  while (i > 0 && t->dur[i - 1] < dur) { /* keep longest first */
+    t->id[i] = t->id[i - 1];
+    t->dur[i] = t->dur[i - 1];
+    i--;
+  }
+  t->id[i] = id;
+  t->dur[i] = dur;
+}
+
+typedef struct step {
+  vt_id id;
+  int64_t llm_ns, tool_ns;
+  int64_t llm_calls, tool_calls;
+} step;
+
+typedef struct root {
+  int64_t start, end;         /* the root's interval */
+  int64_t covered, cur_s, cur_e; /* union of its children's intervals */
+} root;
+
+static double ms(int64_t ns) { return (double)ns / 1e6; }
+
+static int64_t meta_int(const cJSON *m, const char *k) {
+  int64_t v = 0;
+  return vt_json_is_int(vt_json_obj_get(m, k, strlen(k)), &v) ? v : 0;
+}
+
+static const char *const token_keys[] = {"input_tokens", "output_tokens",
+                                         "cache_read_tokens", "cache_write_tokens"};
+
+/* Add an llm_call's usage to a totals object {calls, tokens..., cost_usd}. */
+static int usage_add(cJSON *t, const cJSON *m) {
+  const cJSON *cost = vt_json_obj_get(m, "cost_usd", 8);
+  cJSON *it;
+  size_t i;
+  if (!t->child) {
+    if (!cJSON_AddNumberToObject(t, "calls", 0)) return 0;
+    for (i = 0; i < 4; i++)
+      if (!cJSON_AddNumberToObject(t, token_keys[i], 0)) return 0;
+    if (!cJSON_AddNumberToObject(t, "cost_usd", 0)) return 0;
+  }
+  it = cJSON_GetObjectItemCaseSensitive(t, "calls");
+  cJSON_SetNumberValue(it, it->valuedouble + 1);
+  for (i = 0; i < 4; i++) {
+    it = cJSON_GetObjectItemCaseSensitive(t, token_keys[i]);
+    cJSON_SetNumberValue(it, it->valuedouble + (double)meta_int(m, token_keys[i]));
+  }
+  if (cJSON_IsNumber(cost)) {
+    it = cJSON_GetObjectItemCaseSensitive(t, "cost_usd");
+    cJSON_SetNumberValue(it, it->valuedouble + cost->valuedouble);
+  }
+  return 1;
+}
+
+static cJSON *call_entry(const vt_collector *c, vt_id id) {
+  vt_span_view v;
+  cJSON *e = cJSON_CreateObject();
+  size_t i;
+  if (!e) return NULL;
+  vt_collector_get(c, id, &v);
+  cJSON_AddNumberToObject(e, "span_id", (double)id);
+  cJSON_AddItemToObject(e, "name", vt_json_str(v.name, v.name_len));
+  cJSON_AddNumberToObject(e, "duration_ms", ms(v.duration_ns));
+  if (v.kind == VT_LLM_CALL) {
+    const cJSON *model = vt_json_obj_get(v.metadata, "model", 5);
+    const cJSON *cost = vt_json_obj_get(v.metadata, "cost_usd", 8);
+    if (cJSON_IsString(model))
+      cJSON_AddItemToObject(e, "model", cJSON_Duplicate(model, 1));
+    for (i = 0; i < 2; i++)
+      cJSON_AddNumberToObject(e, token_keys[i], (double)meta_int(v.metadata, token_keys[i]));
+    if (cJSON_IsNumber(cost)) cJSON_AddNumberToObject(e, "cost_usd", cost->valuedouble);
+  } else {
+    const cJSON *tool = vt_json_obj_get(v.metadata, "tool_name", 9);
+    if (cJSON_IsString(tool))
+      cJSON_AddItemToObject(e, "tool_name", cJSON_Duplicate(tool, 1));
+  }
+  return e;
+}
+
+cJSON *vt_collector_profile(const vt_collector *c) {
+  int64_t kind_ns[VT_KIND_COUNT] = {0}, kind_n[VT_KIND_COUNT] = {0};
+  int64_t first = INT64_MAX, last = INT64_MIN, residual = 0, wall;
+  top llm = {{0}, {0}, 0}, tool = {{0}, {0}, 0};
+  step *steps = NULL;
+  root *roots = NULL;
+  size_t nsteps = 0, capsteps = 0, nroots = 0, caproots = 0, i;
+  vt_idmap step_at, root_at;
+  cJSON *out = NULL, *arr, *totals = NULL, *by_model = NULL;
+  vt_id id;
+  int k, ok = 1;
+
+  memset(&step_at, 0, sizeof step_at);
+  memset(&root_at, 0, sizeof root_at);
+  if (!vt_idmap_init(&step_at, 16) || !vt_idmap_init(&root_at, 16)) goto fail;
+  totals = cJSON_CreateObject();
+  by_model = cJSON_CreateObject();
+  if (!totals || !by_model) goto fail;
+
+  for (id = vt_next_completed(c, 0); id && ok; id = vt_next_completed(c, id)) {
+    vt_span_view v;
+    int64_t s, e;
+    vt_collector_get(c, id, &v);
+    s = v.start_unix_ns;
+    e = s + v.duration_ns;
+    if (s < first) first = s;
+    if (e > last) last = e;
+    kind_ns[v.kind] += v.duration_ns;
+    kind_n[v.kind]++;
+    if (v.parent == 0) { /* a root: track its children's coverage */
+      if (nroots == caproots) {
+        size_t cap = caproots ? caproots * 2 : 16;
+        root *r = realloc(roots, cap * sizeof *r);
+        if (!r) goto fail;
+        roots = r;
+        caproots = cap;
+      }
+      roots[nroots].start = s;
+      roots[nroots].end = e;
+      roots[nroots].covered = 0;
+      roots[nroots].cur_s = roots[nroots].cur_e = s;
+      ok = vt_idmap_put(&root_at, id, (uint32_t)nroots++);
+    } else {
+      uint32_t r = vt_idmap_get(&root_at, v.parent);
+      if (r != VT_NONE) { /* children come in start order: merge intervals */
+        root *R = &roots[r];
+        int64_t cs = s < R->start ? R->start : s, ce = e > R->end ? R->end : e;
+        if (ce > cs) {
+          if (cs > R->cur_e) {
+            R->covered += R->cur_e - R->cur_s;
+            R->cur_s = cs;
+            R->cur_e = ce;
+          } else if (ce > R->cur_e) {
+            R->cur_e = ce;
+          }
+        }
+      }
+    }
+    if (v.kind == VT_STEP) {
+      if (nsteps == capsteps) {
+        size_t cap = capsteps ? capsteps * 2 : 16;
+        step *st = realloc(steps, cap * sizeof *st);
+        if (!st) goto fail;
+        steps = st;
+        capsteps = cap;
+      }
+      memset(&steps[nsteps], 0, sizeof *steps);
+      steps[nsteps].id = id;
+      ok = vt_idmap_put(&step_at, id, (uint32_t)nsteps++);
+    } else if (v.kind == VT_LLM_CALL || v.kind == VT_TOOL_CALL) {
+      vt_id a;
+      const vt_slot *p;
+      top_add(v.kind == VT_LLM_CALL ? &llm : &tool, id, v.duration_ns);
+      for (a = v.parent; a && (p = vt_slot_of(c, a)) != NULL; a = p->parent) {
+        uint32_t si = p->kind == VT_STEP ? vt_idmap_get(&step_at, a) : VT_NONE;
+        if (p->kind != VT_STEP) continue;
+        if (si != VT_NONE) { /* the nearest enclosing step */
+          if (v.kind == VT_LLM_CALL) {
+            steps[si].llm_ns += v.duration_ns;
+            steps[si].llm_calls++;
+          } else {
+            steps[si].tool_ns += v.duration_ns;
+            steps[si].tool_calls++;
+          }
+        }
+        break;
+      }
+      if (v.kind == VT_LLM_CALL) {
+        const cJSON *model = vt_json_obj_get(v.metadata, "model", 5);
+        const char *mn = cJSON_IsString(model) ? model->valuestring : "";
+        cJSON *per = cJSON_GetObjectItemCaseSensitive(by_model, mn);
+        if (!per && !(per = cJSON_AddObjectToObject(by_model, mn))) goto fail;
+        ok = usage_add(totals, v.metadata) && usage_add(per, v.metadata);
+      }
+    }
+  }
+  if (!ok) goto fail;
+  for (i = 0; i < nroots; i++) {
+    root *R = &roots[i];
+    int64_t covered = R->covered + (R->cur_e - R->cur_s);
+    residual += (R->end - R->start) - covered;
+  }
+  wall = c->ndone ? last - first : 0;
+
+  if (!(out = cJSON_CreateObject())) goto fail;
+  cJSON_AddItemToObject(out, "trace_id", cJSON_CreateString(c->trace_id));
+  cJSON_AddNumberToObject(out, "spans", (double)c->ndone);
+  cJSON_AddNumberToObject(out, "dropped", (double)c->dropped);
+  cJSON_AddNumberToObject(out, "wall_ms", ms(wall));
+  arr = cJSON_AddArrayToObject(out, "by_kind");
+  for (;;) { /* kinds by total time, longest first */
+    int best = -1;
+    cJSON *e;
+    for (k = 0; k < VT_KIND_COUNT; k++)
+      if (kind_n[k] && (best < 0 || kind_ns[k] > kind_ns[best])) best = k;
+    if (best < 0 || !arr) break;
+    e = cJSON_CreateObject();
+    if (!e) goto fail;
+    cJSON_AddItemToArray(arr, e);
+    cJSON_AddStringToObject(e, "kind", vt_kind_name(best));
+    cJSON_AddNumberToObject(e, "total_ms", ms(kind_ns[best]));
+    cJSON_AddNumberToObject(e, "count", (double)kind_n[best]);
+    cJSON_AddNumberToObject(e, "percent", wall ? 100.0 * (double)kind_ns[best] / (double)wall : 0);
+    kind_n[best] = 0;
+  }
+  cJSON_AddNumberToObject(out, "residual_ms", ms(residual));
+  cJSON_AddNumberToObject(out, "residual_percent",
+                          wall ? 100.0 * (double)residual / (double)wall : 0);
+  arr = cJSON_AddArrayToObject(out, "top_llm_calls");
+  for (k = 0; k < llm.n && arr; k++) cJSON_AddItemToArray(arr, call_entry(c, llm.id[k]));
+  arr = cJSON_AddArrayToObject(out, "top_tool_calls");
+  for (k = 0; k < tool.n && arr; k++) cJSON_AddItemToArray(arr, call_entry(c, tool.id[k]));
+  arr = cJSON_AddArrayToObject(out, "steps");
+  for (i = 0; i < nsteps && arr; i++) {
+    vt_span_view v;
+    cJSON *e = cJSON_CreateObject();
+    int64_t other;
+    if (!e) goto fail;
+    cJSON_AddItemToArray(arr, e);
+    vt_collector_get(c, steps[i].id, &v);
+    other = v.duration_ns - steps[i].llm_ns - steps[i].tool_ns;
+    cJSON_AddNumberToObject(e, "span_id", (double)steps[i].id);
+    cJSON_AddItemToObject(e, "name", vt_json_str(v.name, v.name_len));
+    cJSON_AddNumberToObject(e, "duration_ms", ms(v.duration_ns));
+    cJSON_AddNumberToObject(e, "llm_ms", ms(steps[i].llm_ns));
+    cJSON_AddNumberToObject(e, "llm_calls", (double)steps[i].llm_calls);
+    cJSON_AddNumberToObject(e, "tool_ms", ms(steps[i].tool_ns));
+    cJSON_AddNumberToObject(e, "tool_calls", (double)steps[i].tool_calls);
+    cJSON_AddNumberToObject(e, "other_ms", ms(other > 0 ? other : 0));
+  }
+  if (!totals->child && !usage_add(totals, NULL)) goto fail; /* zeros */
+  cJSON_GetObjectItemCaseSensitive(totals, "calls")->valuedouble -= 1;
+  cJSON_AddItemToObject(totals, "by_model", by_model);
+  by_model = NULL;
+  cJSON_AddItemToObject(out, "llm", totals);
+  totals = NULL;
+  goto done;
+fail:
+  cJSON_Delete(out);
+  out = NULL;
+done:
+  cJSON_Delete(totals);
+  cJSON_Delete(by_model);
+  vt_idmap_free(&step_at);
+  vt_idmap_free(&root_at);
+  free(steps);
+  free(roots);
+  return out;
+}
