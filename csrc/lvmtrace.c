@@ -40,6 +40,8 @@ typedef struct lvt {
   vt_stack *co_st;
   int threads_ref;  /* registry ref: weak-keyed table, thread -> box */
   int inert_ref;    /* registry ref: the inert span handle */
+  int span_mt_ref;  /* registry ref: metatable of open span handles */
+  int closed_mt_ref; /* registry ref: metatable of closed span handles */
   int dispatch_ref; /* registry ref: the Lua sink dispatcher, or LUA_NOREF */
   int trace_ref;    /* registry ref: trace id string */
   char trace_cached[48];
@@ -965,15 +967,32 @@ typedef struct lspan {
   int closed;
 } lspan;
 
-static lspan *check_span(lua_State *L, const char *fn) {
-  lspan *h = luaL_testudata(L, 1, SPAN_MT);
-  if (!h) type_error(L, fn, 1, "span handle");
+/* A handle has one of two metatables, alike but for __gc: an open handle's
+ * has it (a handle dropped unclosed finishes its span as abandoned), a closed
+ * one's not, so closing spares the collector a finalizer call. */
+static lspan *check_span(lua_State *L, lvt *S, const char *fn) {
+  lspan *h = lua_touserdata(L, 1);
+  int ok = h && lua_getmetatable(L, 1);
+  if (ok) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->span_mt_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->closed_mt_ref);
+    ok = lua_rawequal(L, -3, -2) || lua_rawequal(L, -3, -1);
+    lua_pop(L, 3);
+  }
+  if (!ok) type_error(L, fn, 1, "span handle");
   return h;
 }
 
 /* Open, and not from before a reset. */
 static int span_live(lvt *S, const lspan *h) {
-  return !h->closed && h->id && h->gen == vt_collector_generation(S->c);
+  return !h->closed && h->id && h->gen == S->c->generation;
+}
+
+/* Mark the handle at index 1 closed. */
+static void span_closed(lua_State *L, lvt *S, lspan *h) {
+  h->closed = 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->closed_mt_ref);
+  lua_setmetatable(L, 1);
 }
 
 static int l_span(lua_State *L) {
@@ -990,11 +1009,12 @@ static int l_span(lua_State *L) {
   lua_settop(L, 3);
   h = lua_newuserdatauv(L, sizeof *h, 0); /* whole before it can be closed */
   h->id = 0;
-  h->gen = vt_collector_generation(S->c);
-  h->closed = 1;
-  luaL_setmetatable(L, SPAN_MT);
+  h->gen = S->c->generation;
+  h->closed = 1; /* no metatable, so no finalizer, until the span exists */
   h->id = start_span(L, S, "span", k, kind, klen, 0);
   h->closed = h->id == 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->id ? S->span_mt_ref : S->closed_mt_ref);
+  lua_setmetatable(L, 4);
   lua_pushvalue(L, 4);
   return 1;
 }
@@ -1013,7 +1033,7 @@ static int l_span_index(lua_State *L) {
 
 static int l_span_set(lua_State *L) {
   lvt *S = STATE(L);
-  lspan *h = check_span(L, "Span:set");
+  lspan *h = check_span(L, S, "Span:set");
   if (!span_live(S, h)) {
     check_str(L, "Span:set", 2, NULL);
     lua_pushboolean(L, 0);
@@ -1024,17 +1044,16 @@ static int l_span_set(lua_State *L) {
 
 static int l_span_event(lua_State *L) {
   lvt *S = STATE(L);
-  lspan *h = check_span(L, "Span:event");
+  lspan *h = check_span(L, S, "Span:event");
   return record_event_at(L, S, "Span:event", span_live(S, h) ? h->id : 0, 2);
 }
 
 static int l_span_finish(lua_State *L) {
   lvt *S = STATE(L);
-  lspan *h = check_span(L, "Span:finish");
-  int live = span_live(S, h);
-  h->closed = 1;
-  if (live && finish_id(L, S, h->id)) return 1;
-  return 0;
+  lspan *h = check_span(L, S, "Span:finish");
+  if (!span_live(S, h)) return 0;
+  span_closed(L, S, h);
+  return finish_id(L, S, h->id);
 }
 
 /* __close(s, err): finish; an error on the way out marks the span. */
@@ -1042,7 +1061,7 @@ static int l_span_close(lua_State *L) {
   lvt *S = STATE(L);
   lspan *h = lua_touserdata(L, 1);
   if (!span_live(S, h)) return 0;
-  h->closed = 1;
+  span_closed(L, S, h);
   if (!lua_isnoneornil(L, 2)) mark_error(L, S, h->id, 2);
   finish_id(L, S, h->id);
   return 0;
@@ -1278,6 +1297,7 @@ static const luaL_Reg span_meta[] = {
 static lvt *push_state(lua_State *L) {
   lvt *S;
   int k;
+  /* kinds, anchors, threads, the span metatables and handles below */
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &collector_key) == LUA_TUSERDATA)
     return lua_touserdata(L, -1);
   lua_pop(L, 1);
@@ -1315,25 +1335,35 @@ static lvt *push_state(lua_State *L) {
   lua_pushcclosure(L, l_thread_gc, 1);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
-  /* the span handle's metatable: methods and metamethods share the state */
-  luaL_newmetatable(L, SPAN_MT);
+  /* the span handles' metatables: methods and metamethods share the state */
+  lua_newtable(L); /* state, methods */
   lua_pushvalue(L, -2);
-  luaL_setfuncs(L, span_meta, 1);
-  lua_pushvalue(L, -2); /* state, mt, state */
-  lua_newtable(L);
-  lua_pushvalue(L, -4);
-  luaL_setfuncs(L, span_methods, 1); /* state, mt, state, methods */
-  lua_pushcclosure(L, l_span_index, 2);
-  lua_setfield(L, -2, "__index");
-  lua_pushliteral(L, SPAN_MT);
-  lua_setfield(L, -2, "__name");
+  luaL_setfuncs(L, span_methods, 1);
+  for (k = 0; k < 2; k++) { /* k = 0: open handles (with __gc), 1: closed */
+    lua_createtable(L, 0, 5); /* state, methods, mt */
+    lua_pushvalue(L, -3);
+    luaL_setfuncs(L, span_meta, 1);
+    if (k) {
+      lua_pushnil(L);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, l_span_index, 2);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, SPAN_MT);
+    lua_setfield(L, -2, "__name");
+    if (k) S->closed_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else S->span_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   lua_pop(L, 1);
   {
     lspan *h = lua_newuserdatauv(L, sizeof *h, 0); /* the inert handle */
     h->id = 0;
     h->gen = 0;
     h->closed = 1;
-    luaL_setmetatable(L, SPAN_MT);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, S->closed_mt_ref);
+    lua_setmetatable(L, -2);
     S->inert_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   return S;
