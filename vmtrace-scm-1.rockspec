@@ -34,6 +34,7 @@ build = {
     ["vmtrace"] = "lua/vmtrace/init.lua",
     ["vmtrace.timing"] = "lua/vmtrace/timing.lua",
     ["vmtrace.check"] = "lua/vmtrace/check.lua",
+    ["vmtrace.profile"] = "lua/vmtrace/profile.lua",
     ["vmtrace.pricing"] = "lua/vmtrace/pricing.lua",
     ["vmtrace.prices"] = "lua/vmtrace/prices.lua",
   },

@@ -357,12 +357,18 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
   s->name = name;
   s->track = st->track;
   s->kind = (uint8_t)kind;
+  ch->live++;
+  c->next_id = id + 1;
+  if (flags & VT_START_INSTANT) { /* done at once, never on a stack */
+    s->state = VT_DONE;
+    s->u.dur_ns = 0;
+    c->done[c->ndone++] = id;
+    return id;
+  }
   s->state = VT_OPEN;
   s->u.stack = st;
-  ch->live++;
   st->ids[st->n++] = id;
   c->nopen++;
-  c->next_id = id + 1;
   return id;
 }
 
@@ -454,9 +460,9 @@ int vt_collector_merge_metadata(vt_collector *c, vt_id id, cJSON *obj) {
   vt_extra *x;
   int rc = VT_OK;
   if (!obj) return VT_ENOMEM;
-  if (!s || s->state != VT_OPEN || !cJSON_IsObject(obj)) {
+  if (!s || !cJSON_IsObject(obj)) {
     cJSON_Delete(obj);
-    return !s || s->state != VT_OPEN ? VT_ENOTFOUND : VT_EINVAL;
+    return !s ? VT_ENOTFOUND : VT_EINVAL;
   }
   if (!obj->child) {
     cJSON_Delete(obj);

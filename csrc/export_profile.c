@@ -52,17 +52,22 @@ static int64_t meta_int(const cJSON *m, const char *k) {
 static const char *const token_keys[] = {"input_tokens", "output_tokens",
                                          "cache_read_tokens", "cache_write_tokens"};
 
-/* Add an llm_call's usage to a totals object {calls, tokens..., cost_usd}. */
+/* A totals object {calls, tokens..., cost_usd}, all 0. */
+static int usage_init(cJSON *t) {
+  size_t i;
+  if (t->child) return 1;
+  if (!cJSON_AddNumberToObject(t, "calls", 0)) return 0;
+  for (i = 0; i < 4; i++)
+    if (!cJSON_AddNumberToObject(t, token_keys[i], 0)) return 0;
+  return cJSON_AddNumberToObject(t, "cost_usd", 0) != NULL;
+}
+
+/* Add an llm_call's usage to a totals object. */
 static int usage_add(cJSON *t, const cJSON *m) {
   const cJSON *cost = vt_json_obj_get(m, "cost_usd", 8);
   cJSON *it;
   size_t i;
-  if (!t->child) {
-    if (!cJSON_AddNumberToObject(t, "calls", 0)) return 0;
-    for (i = 0; i < 4; i++)
-      if (!cJSON_AddNumberToObject(t, token_keys[i], 0)) return 0;
-    if (!cJSON_AddNumberToObject(t, "cost_usd", 0)) return 0;
-  }
+  if (!usage_init(t)) return 0;
   it = cJSON_GetObjectItemCaseSensitive(t, "calls");
   cJSON_SetNumberValue(it, it->valuedouble + 1);
   for (i = 0; i < 4; i++) {
@@ -251,8 +256,7 @@ cJSON *vt_collector_profile(const vt_collector *c) {
     cJSON_AddNumberToObject(e, "tool_calls", (double)steps[i].tool_calls);
     cJSON_AddNumberToObject(e, "other_ms", ms(other > 0 ? other : 0));
   }
-  if (!totals->child && !usage_add(totals, NULL)) goto fail; /* zeros */
-  cJSON_GetObjectItemCaseSensitive(totals, "calls")->valuedouble -= 1;
+  if (!usage_init(totals)) goto fail;
   cJSON_AddItemToObject(totals, "by_model", by_model);
   by_model = NULL;
   cJSON_AddItemToObject(out, "llm", totals);

@@ -6,10 +6,13 @@
  * checks arguments, converts Lua values to JSON and spans to Lua tables, and
  * turns core status codes into results or errors.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lauxlib.h"
 #include "lua.h"
@@ -700,7 +703,10 @@ start:
     if (id) vt_collector_merge_metadata(S->c, id, meta);
     else cJSON_Delete(meta);
   }
-  if (id && SINKS(S)) dispatch(L, S, id, -1);
+  if (id && SINKS(S)) {
+    dispatch(L, S, id, -1);
+    if (flags & VT_START_INSTANT) dispatch(L, S, id, 0);
+  }
   return id;
 }
 
@@ -749,7 +755,7 @@ static vt_id start_span(lua_State *L, lvt *S, const char *fn, int k,
   vt_id id;
   if (VT_UNLIKELY(!name)) return (vt_id)start_arg_error(L, fn, kind, klen, 2);
   if (VT_UNLIKELY(lua_gettop(L) > 2 && !lua_isnil(L, 3)) ||
-      VT_UNLIKELY(L != S->main_L && L != S->co_L) || (flags & VT_START_ALWAYS))
+      VT_UNLIKELY(L != S->main_L && L != S->co_L) || flags)
     return start_with_opts(L, S, fn, (vt_kind)k, name, len, flags);
   nm = name_of(L, S, name, len);
   if (nm < 0) return 0;
@@ -788,6 +794,23 @@ static int l_start_always(lua_State *L) {
   if (!id || vt_collector_get(S->c, id, &v) != VT_OK || !v.parent) return 1;
   lua_pushinteger(L, (lua_Integer)v.parent);
   return 2;
+}
+
+/* _instant(kind, name [, opts]): a marker span, completed at once with
+ * duration 0; no-op while tracing is off. */
+static int l_instant(lua_State *L) {
+  lvt *S = STATE(L);
+  size_t klen;
+  const char *kind;
+  int k = 0;
+  KIND_OF(L, S, "_instant", k, kind, klen);
+  if (!S->c->enabled) {
+    lua_pushinteger(L, 0);
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)start_span(L, S, "_instant", k, kind, klen,
+                                             VT_START_INSTANT));
+  return 1;
 }
 
 static int finish_id(lua_State *L, lvt *S, vt_id id) {
@@ -954,6 +977,160 @@ static int l_summary(lua_State *L) {
   if (!s) return luaL_error(L, "vmtrace.summary: out of memory");
   lua_pushlstring(L, s, len);
   free(s);
+  return 1;
+}
+
+/* ---- exports ----------------------------------------------------------------- */
+
+/* Where an export goes: a path, a Lua file handle, or nil for a string. A path
+ * is written to a temporary file beside it and renamed into place once whole,
+ * so a failed export never leaves a file that looks complete; a path that is
+ * not a regular file (/dev/full, a fifo) is written directly. */
+typedef struct dest {
+  FILE *f;
+  char *tmp;        /* the temporary file, renamed to path at the end */
+  const char *path; /* NULL for a file handle */
+} dest;
+
+/* Open the destination at idx; 0, or the number of results (nil, message). */
+static int dest_open(lua_State *L, int idx, dest *d) {
+  struct stat st;
+  const char *path;
+  memset(d, 0, sizeof *d);
+  if (lua_type(L, idx) == LUA_TUSERDATA) {
+    luaL_Stream *p = luaL_testudata(L, idx, LUA_FILEHANDLE);
+    if (!p) type_error(L, "export", idx, "path, file handle or nil");
+    if (!p->closef) arg_error(L, "export", idx, "file handle is closed");
+    d->f = p->f;
+    return 0;
+  }
+  path = check_str(L, "export", idx, NULL);
+  d->path = path;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    d->f = fopen(path, "wb");
+  } else {
+    d->tmp = malloc(strlen(path) + 32);
+    if (!d->tmp) return luaL_error(L, "vmtrace.export: out of memory");
+    sprintf(d->tmp, "%s.tmp.%ld.%u", path, (long)getpid(), (unsigned)rand());
+    d->f = fopen(d->tmp, "wb");
+  }
+  if (!d->f) {
+    int e = errno;
+    free(d->tmp);
+    d->tmp = NULL;
+    lua_pushnil(L);
+    lua_pushfstring(L, "vmtrace.export: cannot open %s: %s", path, strerror(e));
+    return 2;
+  }
+  return 0;
+}
+
+/* Finish writing (rc is the writer's status); true, or nil and a message. */
+static int dest_close(lua_State *L, dest *d, int rc) {
+  int e = rc == VT_EIO ? errno : 0;
+  if (d->path) {
+    if (fclose(d->f) != 0 && rc == VT_OK) {
+      rc = VT_EIO;
+      e = errno;
+    }
+    if (d->tmp) {
+      if (rc == VT_OK && rename(d->tmp, d->path) != 0) {
+        rc = VT_EIO;
+        e = errno;
+      }
+      if (rc != VT_OK) remove(d->tmp);
+      free(d->tmp);
+    }
+  }
+  if (rc == VT_OK) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushnil(L);
+  if (rc == VT_EIO)
+    lua_pushfstring(L, "vmtrace.export: cannot write %s: %s",
+                    d->path ? d->path : "to the file", strerror(e));
+  else
+    lua_pushliteral(L, "vmtrace.export: out of memory");
+  return 2;
+}
+
+static const char *const format_names[] = {"json", "otlp", "chrome", "folded", NULL};
+static const char *const weight_names[] = {"time", "tokens", "cost", NULL};
+
+static int check_option(lua_State *L, int idx, const char *what,
+                        const char *const names[]) {
+  const char *s = lua_tostring(L, idx);
+  int i;
+  for (i = 0; s && names[i]; i++)
+    if (strcmp(s, names[i]) == 0) return i;
+  return arg_error(L, "export", lua_type(L, idx) == LUA_TTABLE ? 3 : idx,
+                   "unknown %s '%s'", what, s ? s : luaL_typename(L, idx));
+}
+
+/* export(format, dest [, opts]) --> true | string, or nil and a message. */
+static int l_export(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_export_opts o;
+  cJSON *resource = NULL;
+  dest d;
+  int fmt, rc, n;
+  memset(&o, 0, sizeof o);
+  if (lua_type(L, 1) != LUA_TSTRING) type_error(L, "export", 1, "format name");
+  fmt = check_option(L, 1, "format (expected json, otlp, chrome, folded, profile)",
+                     format_names);
+  if (!lua_isnoneornil(L, 3)) {
+    if (lua_type(L, 3) != LUA_TTABLE) type_error(L, "export", 3, "options table");
+    if (lua_getfield(L, 3, "weight") != LUA_TNIL)
+      o.weight = (vt_weight)check_option(L, lua_gettop(L), "weight (expected time, tokens, cost)",
+                                         weight_names);
+    if (lua_getfield(L, 3, "service_name") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        arg_error(L, "export", 3, "opts.service_name must be a string");
+      o.service_name = lua_tostring(L, -1);
+    }
+    if (lua_getfield(L, 3, "resource") != LUA_TNIL)
+      resource = check_json(L, "export", lua_gettop(L), 1); /* last: allocates */
+    o.resource = resource;
+  }
+  if (lua_isnoneornil(L, 2)) {
+    size_t len;
+    char *s = vt_collector_export_string(S->c, (vt_format)fmt, &o, &len);
+    cJSON_Delete(resource);
+    if (!s) return luaL_error(L, "vmtrace.export: out of memory");
+    lua_pushlstring(L, s, len);
+    free(s);
+    return 1;
+  }
+  if ((n = dest_open(L, 2, &d)) != 0) {
+    cJSON_Delete(resource);
+    return n;
+  }
+  rc = vt_collector_export(S->c, (vt_format)fmt, &o, d.f);
+  cJSON_Delete(resource);
+  return dest_close(L, &d, rc);
+}
+
+/* _write(dest, text): text to a destination as export writes it. */
+static int l_write(lua_State *L) {
+  size_t len;
+  const char *text = check_str(L, "export", 3, &len);
+  dest d;
+  int n, rc = VT_OK;
+  if (lua_isnoneornil(L, 2)) {
+    lua_pushvalue(L, 3);
+    return 1;
+  }
+  if ((n = dest_open(L, 2, &d)) != 0) return n;
+  if (fwrite(text, 1, len, d.f) != len || fflush(d.f) != 0) rc = VT_EIO;
+  return dest_close(L, &d, rc);
+}
+
+static int l_profile(lua_State *L) {
+  cJSON *p = vt_collector_profile(STATE(L)->c);
+  if (!p) return luaL_error(L, "vmtrace.profile: out of memory");
+  push_json(L, p);
+  cJSON_Delete(p);
   return 1;
 }
 
@@ -1273,7 +1450,11 @@ static const luaL_Reg funcs[] = {
     {"stats", l_stats},
     {"generation", l_generation},
     {"json_decode", l_json_decode},
+    {"export", l_export},
+    {"profile", l_profile},
+    {"_write", l_write},
     {"_start_always", l_start_always},
+    {"_instant", l_instant},
     {"_mark_error", l_mark_error},
     {"_merge", l_merge},
     {"_elapsed_ms", l_elapsed_ms},

@@ -122,6 +122,7 @@ vt_id vt_stack_current(const vt_collector *c, const vt_stack *st);
 
 #define VT_START_DETACHED 1u /* a root span: no parent, whatever is active */
 #define VT_START_ALWAYS 2u   /* record even while tracing is off */
+#define VT_START_INSTANT 4u  /* a marker: completed at once, duration 0 */
 
 /* Start a span on `st` (NULL: the main stack); its parent is the current span
  * of `st` unless detached. Links are copied (their attributes consumed).
@@ -147,7 +148,8 @@ int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
 int vt_collector_set_metadata_if_absent(vt_collector *c, vt_id id,
                                         const char *key, size_t key_len,
                                         cJSON *value);
-/* Set every key of `obj` (an object, consumed) on an open span. */
+/* Set every key of `obj` (an object, consumed) on an open or completed span
+ * (replacing keys it has). */
 int vt_collector_merge_metadata(vt_collector *c, vt_id id, cJSON *obj);
 /* Time since an open span started (mock-aware), or a completed span's
  * duration. */

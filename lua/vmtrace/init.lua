@@ -53,9 +53,7 @@ local argerror, check_type, as = check.argerror, check.type, check.as
 local SAME = { 1, 2, 3 }
 
 local function marker(fn, kind, name, metadata)
-  local id = as(fn, SAME, pcall(start, kind, name, metadata and { metadata = metadata }))
-  if id ~= 0 then finish(id) end
-  return id
+  return as(fn, SAME, pcall(core._instant, kind, name, metadata and { metadata = metadata }))
 end
 
 function M.marker(kind, name, metadata)
@@ -237,6 +235,52 @@ function M.remove_sink(sink)
     end
   end
   return false
+end
+
+---------------------------------------------------------------------------
+-- exports
+---------------------------------------------------------------------------
+
+local profile_text = require("vmtrace.profile").text
+
+-- OTEL_RESOURCE_ATTRIBUTES: "key=value,key2=value2", percent-encoded.
+local function env_resource()
+  local attrs = {}
+  local raw = os.getenv("OTEL_RESOURCE_ATTRIBUTES") or ""
+  for pair in raw:gmatch("[^,]+") do
+    local k, v = pair:match("^%s*(.-)%s*=%s*(.-)%s*$")
+    if k and k ~= "" then
+      local function unescape(x)
+        return (x:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+      end
+      attrs[unescape(k)] = unescape(v)
+    end
+  end
+  return attrs
+end
+
+--- Write the completed spans as `format` ("json", "otlp", "chrome",
+-- "folded" or "profile") to `dest`: a path (replaced only once the export
+-- is whole), a file handle, or nil to get a string. Returns true (or the
+-- string), or nil and a message on an I/O error.
+-- opts: weight = "time" | "tokens" | "cost" (folded); service_name and
+-- resource = {k = v} (otlp; defaults from OTEL_SERVICE_NAME and
+-- OTEL_RESOURCE_ATTRIBUTES).
+function M.export(format, dest, opts)
+  check_type("export", 3, opts, "table", true)
+  if format == "profile" then
+    return core._write("profile", dest, profile_text(core.profile()))
+  end
+  if format == "otlp" then
+    local o = {}
+    for k, v in pairs(opts or {}) do o[k] = v end
+    local resource = env_resource()
+    for k, v in pairs(o.resource or {}) do resource[k] = v end
+    o.resource = resource
+    o.service_name = o.service_name or os.getenv("OTEL_SERVICE_NAME") or resource["service.name"]
+    opts = o
+  end
+  return core.export(format, dest, opts)
 end
 
 ---------------------------------------------------------------------------
