@@ -12,6 +12,9 @@
 
 #include "internal.h"
 
+static void fire(const vt_collector *c, vt_hook_event ev, vt_id id);
+static int merge(vt_slot *s, cJSON *obj);
+
 static const char *const kind_names[VT_KIND_COUNT] = {
     "pipeline",      "fn_call",       "llm_call",     "tool_call",
     "import",        "parallel",      "spawn",        "step",
@@ -140,6 +143,7 @@ void vt_collector_reset(vt_collector *c) {
   c->dropped = 0;
   c->generation++;
   stamp(c);
+  if (c->nhooks) fire(c, VT_HOOK_RESET, 0);
 }
 
 void vt_collector_free(vt_collector *c) {
@@ -265,12 +269,6 @@ static void links_discard(vt_link *links, size_t n) {
   for (i = 0; i < n; i++) cJSON_Delete(links[i].attributes);
 }
 
-/* A span that could not be recorded: counted, its links' attributes freed. */
-static vt_id drop(vt_collector *c, vt_link *links, size_t nlinks) {
-  links_discard(links, nlinks);
-  c->dropped++;
-  return 0;
-}
 
 int64_t vt_collector_intern(vt_collector *c, const char *name, size_t len) {
   return vt_names_intern(&c->names, name, len);
@@ -311,39 +309,78 @@ static int done_reserve(vt_collector *c) {
   return 1;
 }
 
+static void fire(const vt_collector *c, vt_hook_event ev, vt_id id) {
+  int i;
+  for (i = 0; i < c->nhooks; i++) c->hooks[i].fn(c->hooks[i].ud, c, ev, id);
+}
+
+int vt_collector_add_hook(vt_collector *c, vt_hook_fn fn, void *ud) {
+  if (c->nhooks == (int)(sizeof c->hooks / sizeof c->hooks[0])) return VT_ENOMEM;
+  c->hooks[c->nhooks].fn = fn;
+  c->hooks[c->nhooks].ud = ud;
+  c->nhooks++;
+  return VT_OK;
+}
+
+int vt_collector_remove_hook(vt_collector *c, vt_hook_fn fn, void *ud) {
+  int i;
+  for (i = 0; i < c->nhooks; i++)
+    if (c->hooks[i].fn == fn && c->hooks[i].ud == ud) {
+      memmove(&c->hooks[i], &c->hooks[i + 1], (size_t)(c->nhooks - i - 1) * sizeof c->hooks[0]);
+      c->nhooks--;
+      return VT_OK;
+    }
+  return VT_ENOTFOUND;
+}
+
+static const vt_start_args no_args = {NULL, 0, NULL, 0};
+
+/* Give up on what a start was handed: consumed, as promised. */
+static void args_discard(const vt_start_args *a) {
+  links_discard(a->links, a->nlinks);
+  cJSON_Delete(a->metadata);
+}
+
+/* A span that could not be recorded: counted, its arguments freed. */
+static vt_id drop(vt_collector *c, const vt_start_args *a) {
+  args_discard(a);
+  c->dropped++;
+  return 0;
+}
+
 vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
-                                  uint32_t name, vt_link *links, size_t nlinks,
-                                  unsigned flags) {
+                                  uint32_t name, const vt_start_args *a) {
   vt_id id = c->next_id;
   size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
   vt_chunk *ch;
   vt_slot *s;
-  if (VT_UNLIKELY(!c->enabled) && !(flags & VT_START_ALWAYS)) {
-    links_discard(links, nlinks); /* not recording is not a drop */
+  if (!a) a = &no_args;
+  if (VT_UNLIKELY(!c->enabled) && !(a->flags & VT_START_ALWAYS)) {
+    args_discard(a); /* not recording is not a drop */
     return 0;
   }
   if (VT_UNLIKELY((unsigned)kind >= VT_KIND_COUNT || name >= c->names.n))
-    return drop(c, links, nlinks);
+    return drop(c, a);
   if (!st) st = &c->main;
   if (VT_UNLIKELY(k >= c->nchunks || !c->chunks[k]) && !chunk_new(c, k))
-    return drop(c, links, nlinks);
-  if (VT_UNLIKELY(st->n == st->cap) && !stack_grow(st))
-    return drop(c, links, nlinks);
+    return drop(c, a);
+  if (VT_UNLIKELY(st->n == st->cap) && !stack_grow(st)) return drop(c, a);
   if (VT_UNLIKELY(c->capdone <= c->ndone + c->nopen + 1) && !done_reserve(c))
-    return drop(c, links, nlinks);
+    return drop(c, a);
   ch = c->chunks[k];
   s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
   s->x = NULL;
   s->flags = 0;
-  if (VT_UNLIKELY(nlinks || c->nmocks)) {
+  if (VT_UNLIKELY(a->nlinks || a->metadata || c->nmocks)) {
     vt_extra *x = extra_of(s);
-    if (nlinks && !links_copy(x, links, nlinks)) {
+    if (a->nlinks && !links_copy(x, a->links, a->nlinks)) {
       extra_free(x);
       s->x = NULL;
+      cJSON_Delete(a->metadata);
       c->dropped++;
       return 0;
     }
-    if (!x) return drop(c, NULL, 0);
+    if (!x) return drop(c, a);
     if (c->nmocks) {
       x->mock_wall_ms = c->mocks[c->nmocks - 1].wall_ms;
       x->mock_mono_ms = mock_mono(c);
@@ -351,39 +388,47 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
     }
   }
   s->start_ns = vt_mono_ns() - c->epoch_ns;
-  s->parent = (flags & VT_START_DETACHED) ? 0
-              : st->n                      ? st->ids[st->n - 1]
-                                           : st->base;
+  s->parent = (a->flags & VT_START_DETACHED) ? 0
+              : st->n                         ? st->ids[st->n - 1]
+                                              : st->base;
   s->name = name;
   s->track = st->track;
   s->kind = (uint8_t)kind;
   ch->live++;
   c->next_id = id + 1;
-  if (flags & VT_START_INSTANT) { /* done at once, never on a stack */
+  if (a->flags & VT_START_INSTANT) { /* done at once, never on a stack */
     s->state = VT_DONE;
     s->u.dur_ns = 0;
     c->done[c->ndone++] = id;
-    return id;
+  } else {
+    s->state = VT_OPEN;
+    s->u.stack = st;
+    st->ids[st->n++] = id;
+    c->nopen++;
   }
-  s->state = VT_OPEN;
-  s->u.stack = st;
-  st->ids[st->n++] = id;
-  c->nopen++;
+  if (a->metadata) {
+    if (cJSON_IsObject(a->metadata)) merge(s, a->metadata);
+    else cJSON_Delete(a->metadata);
+  }
+  if (VT_UNLIKELY(c->nhooks)) {
+    fire(c, VT_HOOK_START, id);
+    if (a->flags & VT_START_INSTANT) fire(c, VT_HOOK_END, id);
+  }
   return id;
 }
 
 vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
-                         const char *name, size_t name_len, vt_link *links,
-                         size_t nlinks, unsigned flags) {
+                         const char *name, size_t name_len,
+                         const vt_start_args *a) {
   int64_t nm;
-  if (!c->enabled && !(flags & VT_START_ALWAYS)) {
-    links_discard(links, nlinks);
+  if (!a) a = &no_args;
+  if (!c->enabled && !(a->flags & VT_START_ALWAYS)) {
+    args_discard(a);
     return 0;
   }
   nm = vt_names_intern(&c->names, name, name_len);
-  if (nm < 0) return drop(c, links, nlinks);
-  return vt_collector_start_interned(c, st, kind, (uint32_t)nm, links, nlinks,
-                                     flags);
+  if (nm < 0) return drop(c, a);
+  return vt_collector_start_interned(c, st, kind, (uint32_t)nm, a);
 }
 
 /* Time since the start of an open span: the mock's when a mock was active at
@@ -419,6 +464,7 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   c->nopen--;
   c->done[c->ndone++] = id;
   if (duration_ns) *duration_ns = dur;
+  if (VT_UNLIKELY(c->nhooks)) fire(c, VT_HOOK_END, id);
   return VT_OK;
 }
 
@@ -426,6 +472,7 @@ static int set_meta(vt_collector *c, vt_id id, const char *key, size_t len,
                     cJSON *value, int if_absent) {
   vt_slot *s = vt_slot_of(c, id);
   vt_extra *x;
+  int rc;
   if (!value) return VT_ENOMEM;
   if (!s || (s->state != VT_OPEN && !if_absent)) {
     cJSON_Delete(value);
@@ -441,7 +488,9 @@ static int set_meta(vt_collector *c, vt_id id, const char *key, size_t len,
     cJSON_Delete(value);
     return VT_ENOMEM;
   }
-  return vt_json_obj_set(x->meta, key, len, value);
+  rc = vt_json_obj_set(x->meta, key, len, value);
+  if (rc == VT_OK && s->state == VT_DONE && c->nhooks) fire(c, VT_HOOK_META, id);
+  return rc;
 }
 
 int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
@@ -457,13 +506,21 @@ int vt_collector_set_metadata_if_absent(vt_collector *c, vt_id id,
 
 int vt_collector_merge_metadata(vt_collector *c, vt_id id, cJSON *obj) {
   vt_slot *s = vt_slot_of(c, id);
-  vt_extra *x;
-  int rc = VT_OK;
+  int rc;
   if (!obj) return VT_ENOMEM;
   if (!s || !cJSON_IsObject(obj)) {
     cJSON_Delete(obj);
     return !s ? VT_ENOTFOUND : VT_EINVAL;
   }
+  rc = merge(s, obj);
+  if (rc == VT_OK && s->state == VT_DONE && c->nhooks) fire(c, VT_HOOK_META, id);
+  return rc;
+}
+
+/* Set every key of the object `obj` (consumed) on the span in slot s. */
+static int merge(vt_slot *s, cJSON *obj) {
+  vt_extra *x;
+  int rc = VT_OK;
   if (!obj->child) {
     cJSON_Delete(obj);
     return VT_OK;

@@ -151,6 +151,11 @@ struct vt_collector {
   uint64_t generation;
   size_t nstacks;      /* besides main */
   uint32_t next_track; /* serial number of the next stack */
+  struct {
+    vt_hook_fn fn;
+    void *ud;
+  } hooks[8];
+  int nhooks;
   unsigned char trace_bytes[16];
   uint64_t span_salt; /* random per collector, for exported span ids */
   char trace_id[48];

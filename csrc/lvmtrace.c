@@ -652,6 +652,7 @@ static vt_id start_with_opts(lua_State *L, lvt *S, const char *fn,
   vt_link *links = NULL;
   size_t nlinks = 0;
   cJSON *meta = NULL;
+  vt_start_args args;
   vt_id id;
   if (lua_isnoneornil(L, 3)) goto start;
   if (lua_type(L, 3) != LUA_TTABLE) type_error(L, fn, 3, "options table");
@@ -697,12 +698,11 @@ static vt_id start_with_opts(lua_State *L, lvt *S, const char *fn,
     }
   }
 start:
-  id = vt_collector_start(S->c, stack_of(L, S), kind, name, len, links, nlinks,
-                          flags);
-  if (meta) {
-    if (id) vt_collector_merge_metadata(S->c, id, meta);
-    else cJSON_Delete(meta);
-  }
+  args.links = links;
+  args.nlinks = nlinks;
+  args.metadata = meta;
+  args.flags = flags;
+  id = vt_collector_start(S->c, stack_of(L, S), kind, name, len, &args);
   if (id && SINKS(S)) {
     dispatch(L, S, id, -1);
     if (flags & VT_START_INSTANT) dispatch(L, S, id, 0);
@@ -760,7 +760,7 @@ static vt_id start_span(lua_State *L, lvt *S, const char *fn, int k,
   nm = name_of(L, S, name, len);
   if (nm < 0) return 0;
   id = vt_collector_start_interned(S->c, L == S->main_L ? NULL : S->co_st,
-                                   (vt_kind)k, (uint32_t)nm, NULL, 0, flags);
+                                   (vt_kind)k, (uint32_t)nm, NULL);
   if (id && SINKS(S)) dispatch(L, S, id, -1);
   return id;
 }

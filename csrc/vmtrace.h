@@ -124,20 +124,27 @@ vt_id vt_stack_current(const vt_collector *c, const vt_stack *st);
 #define VT_START_ALWAYS 2u   /* record even while tracing is off */
 #define VT_START_INSTANT 4u  /* a marker: completed at once, duration 0 */
 
+/* What a span starts with besides its kind and name (all optional). */
+typedef struct vt_start_args {
+  vt_link *links;  /* copied; each link's attributes are consumed */
+  size_t nlinks;
+  cJSON *metadata; /* an object, consumed */
+  unsigned flags;  /* VT_START_* */
+} vt_start_args;
+
 /* Start a span on `st` (NULL: the main stack); its parent is the current span
- * of `st` unless detached. Links are copied (their attributes consumed).
- * Returns its id, or 0 when tracing is off (and not ALWAYS) or out of memory
- * (counted in vt_collector_dropped). */
+ * of `st` unless detached. `a` may be NULL; what it holds is consumed whatever
+ * the result. Returns the id, or 0 when tracing is off (and not ALWAYS) or out
+ * of memory (counted in vt_collector_dropped). */
 vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
                          const char *name, size_t name_len,
-                         vt_link *links, size_t nlinks, unsigned flags);
+                         const vt_start_args *a);
 /* Intern a span name: a handle that stays valid for the collector's life
  * (names survive reset), or -1 when out of memory. */
 int64_t vt_collector_intern(vt_collector *c, const char *name, size_t len);
 /* vt_collector_start with an interned name: the fast path for hot loops. */
 vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
-                                  uint32_t name, vt_link *links, size_t nlinks,
-                                  unsigned flags);
+                                  uint32_t name, const vt_start_args *a);
 /* Finish an open span: VT_OK and its duration, or VT_ENOTFOUND. The span is
  * removed from whichever stack holds it, wherever it is in that stack. */
 int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns);
@@ -157,6 +164,22 @@ int vt_collector_elapsed(const vt_collector *c, vt_id id, int64_t *ns);
 /* Append an event to an open span (VT_ENOTFOUND otherwise). */
 int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
                               size_t name_len, cJSON *attributes);
+
+/* ---- hooks ------------------------------------------------------------------ */
+
+typedef enum vt_hook_event {
+  VT_HOOK_START, /* a span started (readable with vt_collector_get) */
+  VT_HOOK_END,   /* a span finished */
+  VT_HOOK_META,  /* metadata was added to a completed span */
+  VT_HOOK_RESET  /* the collector was reset (new trace id); id is 0 */
+} vt_hook_event;
+
+typedef void (*vt_hook_fn)(void *ud, const vt_collector *c, vt_hook_event ev,
+                           vt_id id);
+/* Call fn on every span start and end, whoever records them (Lua or C).
+ * At most 8 hooks; VT_ENOMEM past that. */
+int vt_collector_add_hook(vt_collector *c, vt_hook_fn fn, void *ud);
+int vt_collector_remove_hook(vt_collector *c, vt_hook_fn fn, void *ud);
 
 /* ---- reading ------------------------------------------------------------- */
 

@@ -32,7 +32,7 @@ static vt_collector *new_enabled(void) {
 
 static vt_id start_on(vt_collector *c, vt_stack *st, vt_kind kind,
                       const char *name) {
-  return vt_collector_start(c, st, kind, name, strlen(name), NULL, 0, 0);
+  return vt_collector_start(c, st, kind, name, strlen(name), NULL);
 }
 
 static vt_id start(vt_collector *c, vt_kind kind, const char *name) {
@@ -41,7 +41,9 @@ static vt_id start(vt_collector *c, vt_kind kind, const char *name) {
 
 static vt_id start_flags(vt_collector *c, vt_kind kind, const char *name,
                          unsigned flags) {
-  return vt_collector_start(c, NULL, kind, name, strlen(name), NULL, 0, flags);
+  vt_start_args args = {NULL, 0, NULL, 0};
+  args.flags = flags;
+  return vt_collector_start(c, NULL, kind, name, strlen(name), &args);
 }
 
 static int finish(vt_collector *c, vt_id id) {
@@ -846,7 +848,7 @@ TEST(test_byte_string_names) {
   size_t len;
   vt_id id;
   REQUIRE(c != NULL);
-  id = vt_collector_start(c, NULL, VT_FN_CALL, name, 5, NULL, 0, 0);
+  id = vt_collector_start(c, NULL, VT_FN_CALL, name, 5, NULL);
   REQUIRE(id != 0);
   CHECK_EQ_INT(vt_collector_set_metadata(c, id, "k\0\xC0", 3,
                                          vt_json_str("v\0w", 3)),
@@ -907,6 +909,7 @@ TEST(test_events) {
 }
 
 TEST(test_links_copied) {
+  vt_start_args args = {NULL, 0, NULL, 0};
   vt_collector *c = new_enabled();
   char want_tid[64];
   char *tid = malloc(64), *sid = malloc(16), *key = malloc(8);
@@ -933,7 +936,9 @@ TEST(test_links_copied) {
   links[1].span_id = "00f067aa0ba902b7";
   links[1].span_id_len = 16;
   links[1].attributes = NULL;
-  id = vt_collector_start(c, NULL, VT_RESUME, "r", 1, links, 2, 0);
+  args.links = links;
+  args.nlinks = 2;
+  id = vt_collector_start(c, NULL, VT_RESUME, "r", 1, &args);
   REQUIRE(id != 0);
   /* the caller's buffers may go away */
   memset(tid, 'X', 63);
@@ -961,6 +966,7 @@ TEST(test_links_copied) {
 
 /* Port of seed test_span_links_are_preserved. */
 TEST(test_span_links_are_preserved) {
+  vt_start_args args = {NULL, 0, NULL, 0};
   vt_collector *c = new_enabled();
   char sid[24];
   vt_link link;
@@ -976,8 +982,9 @@ TEST(test_span_links_are_preserved) {
   link.span_id_len = strlen(sid);
   link.attributes = NULL;
   CHECK_EQ_INT(finish(c, parent), VT_OK);
-  child = vt_collector_start(c, NULL, VT_RESUME, "resume worker", 13, &link, 1,
-                             0);
+  args.links = &link;
+  args.nlinks = 1;
+  child = vt_collector_start(c, NULL, VT_RESUME, "resume worker", 13, &args);
   CHECK_EQ_INT(finish(c, child), VT_OK);
   REQUIRE(vt_collector_count(c) == 2);
   REQUIRE(vt_collector_get(c, vt_collector_completed_id(c, 1), &v) == VT_OK);
@@ -991,6 +998,7 @@ TEST(test_span_links_are_preserved) {
 
 /* Port of seed test_detached_span_links_do_not_inherit_active_parent. */
 TEST(test_detached_span_links_do_not_inherit_active_parent) {
+  vt_start_args args = {NULL, 0, NULL, 0};
   vt_collector *c = new_enabled();
   char sid[24];
   vt_link link;
@@ -1006,8 +1014,10 @@ TEST(test_detached_span_links_do_not_inherit_active_parent) {
   link.span_id = sid;
   link.span_id_len = strlen(sid);
   link.attributes = NULL;
-  drain = vt_collector_start(c, NULL, VT_DRAIN, "drain", 5, &link, 1,
-                             VT_START_DETACHED);
+  args.links = &link;
+  args.nlinks = 1;
+  args.flags = VT_START_DETACHED;
+  drain = vt_collector_start(c, NULL, VT_DRAIN, "drain", 5, &args);
   CHECK_EQ_INT(current(c), drain); /* a detached span is still pushed */
   inner = start(c, VT_DRAIN_DECISION, "decide");
   CHECK_EQ_INT(parent_of(c, inner), drain);

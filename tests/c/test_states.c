@@ -198,14 +198,14 @@ TEST(test_c_span_seen_by_lua) {
   c = vt_lua_collector(L1);
   if (!CHECK(c != NULL)) goto out;
   /* with no Lua span open: a root */
-  root_c = vt_collector_start(c, NULL, VT_IMPORT, "c_root", 6, NULL, 0, 0);
+  root_c = vt_collector_start(c, NULL, VT_IMPORT, "c_root", 6, NULL);
   CHECK_EQ_INT(root_c, 1);
   CHECK_EQ_INT(vt_collector_finish(c, root_c, &(int64_t){0}), VT_OK);
   /* under an open Lua span */
   outer = LUA_INT(L1, "(function() outer = v.start('pipeline', 'lua_outer');"
                       " return outer end)()");
   CHECK_EQ_INT(outer, 2);
-  under = vt_collector_start(c, NULL, VT_TOOL_CALL, "c_tool", 6, NULL, 0, 0);
+  under = vt_collector_start(c, NULL, VT_TOOL_CALL, "c_tool", 6, NULL);
   CHECK_EQ_INT(under, 3);
   CHECK_EQ_INT(LUA_INT(L1, "v.current_span_id()"), 3);
   CHECK_EQ_INT(vt_collector_set_metadata(c, under, "source", 6,
@@ -270,7 +270,7 @@ TEST(test_close_with_open_spans) {
   RUN(L2, "v.enable(); v.start('pipeline', 'two')");
   c1 = vt_lua_collector(L1);
   if (!CHECK(c1 != NULL)) goto out;
-  CHECK(vt_collector_start(c1, NULL, VT_STEP, "c open", 6, NULL, 0, 0) == 3);
+  CHECK(vt_collector_start(c1, NULL, VT_STEP, "c open", 6, NULL) == 3);
   CHECK(vt_collector_mock_push(c1, 1000) == VT_OK); /* left pushed */
   lua_close(L1);
   L1 = NULL;
