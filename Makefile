@@ -23,7 +23,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=20080
 
 CORE_SRC = csrc/clock.c csrc/ids.c csrc/json.c csrc/names.c csrc/collector.c \
            csrc/export.c csrc/export_otlp.c csrc/export_chrome.c csrc/export_folded.c \
-           csrc/export_profile.c \
+           csrc/export_profile.c csrc/stream.c \
            csrc/export_summary.c
 CORE_OBJ = $(CORE_SRC:csrc/%.c=build/obj/%.o)
 BIND_OBJ = build/obj/lvmtrace.o

@@ -24,7 +24,7 @@ build = {
         "csrc/clock.c", "csrc/ids.c", "csrc/json.c", "csrc/names.c",
         "csrc/collector.c", "csrc/export_summary.c", "csrc/export.c",
         "csrc/export_otlp.c", "csrc/export_chrome.c", "csrc/export_folded.c",
-        "csrc/export_profile.c", "csrc/lvmtrace.c",
+        "csrc/export_profile.c", "csrc/stream.c", "csrc/lvmtrace.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "csrc", "$(CJSON_INCDIR)", "$(UUID_INCDIR)" },

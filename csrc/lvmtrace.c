@@ -46,6 +46,7 @@ typedef struct lvt {
   int span_mt_ref;  /* registry ref: metatable of open span handles */
   int closed_mt_ref; /* registry ref: metatable of closed span handles */
   int dispatch_ref; /* registry ref: the Lua sink dispatcher, or LUA_NOREF */
+  vt_stream *stream; /* the NDJSON stream, or NULL */
   int trace_ref;    /* registry ref: trace id string */
   char trace_cached[48];
 } lvt;
@@ -1126,6 +1127,71 @@ static int l_write(lua_State *L) {
   return dest_close(L, &d, rc);
 }
 
+/* stream(dest [, opts]): write each span start and end as an NDJSON line as
+ * it happens; stream(nil) stops. dest is a path or a file handle (its file
+ * descriptor is duplicated, so closing the handle does not break the stream).
+ * opts.flush = false leaves flushing to the C library; opts.append = true
+ * appends to a path. Returns true, or nil and a message. */
+static int l_stream(lua_State *L) {
+  lvt *S = STATE(L);
+  int flush = 1, append = 0, err = 0;
+  FILE *f = NULL;
+  const char *name = "the file";
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TTABLE) type_error(L, "stream", 2, "options table");
+    if (lua_getfield(L, 2, "flush") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TBOOLEAN)
+        arg_error(L, "stream", 2, "opts.flush must be a boolean");
+      flush = lua_toboolean(L, -1);
+    }
+    if (lua_getfield(L, 2, "append") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TBOOLEAN)
+        arg_error(L, "stream", 2, "opts.append must be a boolean");
+      append = lua_toboolean(L, -1);
+    }
+  }
+  if (lua_type(L, 1) == LUA_TUSERDATA) {
+    luaL_Stream *p = luaL_testudata(L, 1, LUA_FILEHANDLE);
+    int fd;
+    if (!p) type_error(L, "stream", 1, "path, file handle or nil");
+    if (!p->closef) arg_error(L, "stream", 1, "file handle is closed");
+    fflush(p->f);
+    fd = dup(fileno(p->f));
+    if (fd < 0 || !(f = fdopen(fd, "a"))) {
+      err = errno;
+      if (fd >= 0) close(fd);
+    }
+  } else if (!lua_isnoneornil(L, 1)) {
+    name = check_str(L, "stream", 1, NULL);
+    if (!(f = fopen(name, append ? "ab" : "wb"))) err = errno;
+  }
+  if (err) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "vmtrace.stream: cannot open %s: %s", name, strerror(err));
+    return 2;
+  }
+  if (S->stream) { /* one stream at a time: stop the old one */
+    err = vt_stream_close(S->stream);
+    S->stream = NULL;
+  }
+  if (f) {
+    S->stream = vt_stream_open(S->c, f, 1, flush);
+    if (!S->stream) {
+      fclose(f);
+      return luaL_error(L, "vmtrace.stream: out of memory");
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (err) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "vmtrace.stream: writing failed: %s", strerror(err));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_profile(lua_State *L) {
   cJSON *p = vt_collector_profile(STATE(L)->c);
   if (!p) return luaL_error(L, "vmtrace.profile: out of memory");
@@ -1409,6 +1475,8 @@ static int l_json_decode(lua_State *L) {
 
 static int l_collector_gc(lua_State *L) {
   lvt *S = lua_touserdata(L, 1);
+  vt_stream_close(S->stream);
+  S->stream = NULL;
   vt_collector_free(S->c);
   S->c = NULL;
   return 0;
@@ -1453,6 +1521,7 @@ static const luaL_Reg funcs[] = {
     {"export", l_export},
     {"profile", l_profile},
     {"_write", l_write},
+    {"stream", l_stream},
     {"_start_always", l_start_always},
     {"_instant", l_instant},
     {"_mark_error", l_mark_error},

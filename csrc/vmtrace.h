@@ -181,6 +181,18 @@ typedef void (*vt_hook_fn)(void *ud, const vt_collector *c, vt_hook_event ev,
 int vt_collector_add_hook(vt_collector *c, vt_hook_fn fn, void *ud);
 int vt_collector_remove_hook(vt_collector *c, vt_hook_fn fn, void *ud);
 
+/* ---- the NDJSON stream -------------------------------------------------------- */
+
+typedef struct vt_stream vt_stream;
+/* Write every span start and end of `c` to `f` as NDJSON lines from now on
+ * (fflush after each line when flush_each), after a header line. With owns,
+ * vt_stream_close closes f. NULL when out of memory or out of hooks. */
+vt_stream *vt_stream_open(vt_collector *c, FILE *f, int owns, int flush_each);
+/* errno of the first failed write, or 0. */
+int vt_stream_error(const vt_stream *s);
+/* Stop, flush (and close); returns the first error's errno, or 0. */
+int vt_stream_close(vt_stream *s);
+
 /* ---- reading ------------------------------------------------------------- */
 
 typedef struct vt_span_view {
