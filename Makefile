@@ -23,7 +23,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=20080
 
 CORE_SRC = csrc/clock.c csrc/ids.c csrc/json.c csrc/names.c csrc/collector.c \
            csrc/export.c csrc/export_otlp.c csrc/export_chrome.c csrc/export_folded.c \
-           csrc/export_profile.c csrc/stream.c \
+           csrc/export_profile.c csrc/stream.c csrc/reader.c \
            csrc/export_summary.c
 CORE_OBJ = $(CORE_SRC:csrc/%.c=build/obj/%.o)
 BIND_OBJ = build/obj/lvmtrace.o
@@ -65,7 +65,11 @@ build/benchfloor.so: bench/floor.c
 deps:
 	@tools/deps.sh
 
-check-tests: all $(C_TESTS)
+check-tests: all $(C_TESTS) build/npm/node_modules/@opentelemetry/otlp-transformer
+
+# The OpenTelemetry protobuf definitions tests/otlp/verify.js decodes OTLP with.
+build/npm/node_modules/@opentelemetry/otlp-transformer:
+	npm install --prefix build/npm --no-audit --no-fund @opentelemetry/otlp-transformer@0.52.1
 
 test: deps
 	@$(MAKE) --no-print-directory check-tests

@@ -382,9 +382,9 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
     }
     if (!x) return drop(c, a);
     if (c->nmocks) {
-      x->mock_wall_ms = c->mocks[c->nmocks - 1].wall_ms;
+      x->wall_ns = c->mocks[c->nmocks - 1].wall_ms * 1000000;
       x->mock_mono_ms = mock_mono(c);
-      s->flags = VT_F_MOCK;
+      s->flags = VT_F_MOCK | VT_F_WALL;
     }
   }
   s->start_ns = vt_mono_ns() - c->epoch_ns;
@@ -607,6 +607,75 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
   return VT_OK;
 }
 
+/* ---- import ------------------------------------------------------------------ */
+
+int vt_collector_import(vt_collector *c, const vt_span_view *v, cJSON *metadata,
+                        vt_link *links, size_t nlinks, vt_event *events,
+                        size_t nevents) {
+  size_t k, i;
+  int64_t nm;
+  vt_slot *s;
+  vt_extra *x = NULL;
+  int rc = VT_ENOMEM;
+  if (v->id == 0 || v->id > ((vt_id)1 << 36) || (unsigned)v->kind >= VT_KIND_COUNT) {
+    rc = VT_EINVAL;
+    goto fail;
+  }
+  if (vt_slot_of(c, v->id)) {
+    rc = VT_EEXIST;
+    goto fail;
+  }
+  k = (size_t)((v->id - 1) >> VT_CHUNK_BITS);
+  nm = vt_names_intern(&c->names, v->name, v->name_len);
+  if (nm < 0 || !chunk_new(c, k)) goto fail;
+  if (c->capdone <= c->ndone + c->nopen + 1 && !done_reserve(c)) goto fail;
+  if (!(x = calloc(1, sizeof *x))) goto fail;
+  if (nlinks && !links_copy(x, links, nlinks)) {
+    links = NULL;
+    nlinks = 0;
+    goto fail;
+  }
+  links = NULL;
+  nlinks = 0;
+  if (nevents) {
+    if (!(x->events = calloc(nevents, sizeof *x->events))) goto fail;
+    x->capevents = nevents;
+    for (i = 0; i < nevents; i++) {
+      char *nme = malloc(events[i].name_len + 1);
+      if (!nme) goto fail;
+      memcpy(nme, events[i].name, events[i].name_len);
+      nme[events[i].name_len] = '\0';
+      x->events[i] = events[i];
+      x->events[i].name = nme;
+      events[i].attributes = NULL;
+      x->nevents = i + 1;
+    }
+  }
+  x->meta = metadata;
+  metadata = NULL;
+  x->wall_ns = v->start_unix_ns;
+  if (v->id >= c->next_id) c->next_id = v->id + 1;
+  s = &c->chunks[k]->s[(v->id - 1) & (VT_CHUNK_SIZE - 1)];
+  s->start_ns = v->start_ns;
+  s->u.dur_ns = v->duration_ns;
+  s->parent = v->parent;
+  s->name = (uint32_t)nm;
+  s->track = v->track;
+  s->kind = (uint8_t)v->kind;
+  s->state = VT_DONE;
+  s->flags = VT_F_WALL;
+  s->x = x;
+  c->chunks[k]->live++;
+  c->done[c->ndone++] = v->id;
+  return VT_OK;
+fail:
+  extra_free(x);
+  cJSON_Delete(metadata);
+  links_discard(links, nlinks);
+  for (i = 0; i < nevents; i++) cJSON_Delete(events[i].attributes);
+  return rc;
+}
+
 /* ---- reading ----------------------------------------------------------------- */
 
 int vt_collector_get(const vt_collector *c, vt_id id, vt_span_view *out) {
@@ -622,9 +691,8 @@ int vt_collector_get(const vt_collector *c, vt_id id, vt_span_view *out) {
   out->open = s->state == VT_OPEN;
   out->track = s->track;
   out->start_ns = s->start_ns;
-  out->start_unix_ns = (s->flags & VT_F_MOCK)
-                           ? s->x->mock_wall_ms * 1000000
-                           : c->wall_epoch_ns + s->start_ns;
+  out->start_unix_ns = (s->flags & VT_F_WALL) ? s->x->wall_ns
+                                              : c->wall_epoch_ns + s->start_ns;
   out->duration_ns = out->open ? 0 : s->u.dur_ns;
   out->metadata = s->x ? s->x->meta : NULL;
   out->links = s->x ? s->x->links : NULL;

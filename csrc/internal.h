@@ -89,6 +89,7 @@ typedef struct vt_names {
 
 enum { VT_FREE = 0, VT_OPEN = 1, VT_DONE = 2 };
 #define VT_F_MOCK 1u /* a mock clock was active at start */
+#define VT_F_WALL 2u /* the start's unix time is x->wall_ns (mocked, imported) */
 
 typedef struct vt_extra {
   cJSON *meta; /* object, sorted keys */
@@ -96,7 +97,8 @@ typedef struct vt_extra {
   size_t nlinks;
   vt_event *events;
   size_t nevents, capevents;
-  int64_t mock_wall_ms, mock_mono_ms; /* mock clock at start */
+  int64_t wall_ns;      /* start in unix ns, when VT_F_WALL */
+  int64_t mock_mono_ms; /* mock monotonic clock at start, when VT_F_MOCK */
 } vt_extra;
 
 /* One span, open or completed: 48 bytes. */
@@ -162,6 +164,14 @@ struct vt_collector {
 };
 
 VT_HIDDEN vt_slot *vt_slot_of(const vt_collector *c, vt_id id);
+
+/* A completed span read back from a file (reader.c): the view's fields, its
+ * metadata (consumed), links (copied, attributes consumed) and events (names
+ * copied, attributes consumed). Ids must be new. */
+VT_HIDDEN int vt_collector_import(vt_collector *c, const vt_span_view *v,
+                                  cJSON *metadata, vt_link *links,
+                                  size_t nlinks, vt_event *events,
+                                  size_t nevents);
 
 /* ---- exports (export.c) ---------------------------------------------------- */
 

@@ -1192,6 +1192,45 @@ static int l_stream(lua_State *L) {
   return 1;
 }
 
+/* load(path): replace the spans with those of a JSON span list or an NDJSON
+ * stream (also one cut off by a crash); the number of spans, or nil and a
+ * message naming the file and line. */
+static int l_load(lua_State *L) {
+  lvt *S = STATE(L);
+  const char *path = check_str(L, "load", 1, NULL);
+  FILE *f = fopen(path, "rb");
+  luaL_Buffer b;
+  char err[256], chunk[65536];
+  size_t n;
+  if (!f) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(errno));
+    return 2;
+  }
+  luaL_buffinit(L, &b);
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) luaL_addlstring(&b, chunk, n);
+  if (ferror(f)) {
+    int e = errno;
+    fclose(f);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(e));
+    return 2;
+  }
+  fclose(f);
+  luaL_pushresult(&b);
+  {
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    if (vt_collector_load(S->c, text, len, err, sizeof err) != VT_OK) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", path, err);
+      return 2;
+    }
+  }
+  lua_pushinteger(L, (lua_Integer)vt_collector_count(S->c));
+  return 1;
+}
+
 static int l_profile(lua_State *L) {
   cJSON *p = vt_collector_profile(STATE(L)->c);
   if (!p) return luaL_error(L, "vmtrace.profile: out of memory");
@@ -1522,6 +1561,7 @@ static const luaL_Reg funcs[] = {
     {"profile", l_profile},
     {"_write", l_write},
     {"stream", l_stream},
+    {"load", l_load},
     {"_start_always", l_start_always},
     {"_instant", l_instant},
     {"_mark_error", l_mark_error},

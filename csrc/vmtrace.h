@@ -193,6 +193,18 @@ int vt_stream_error(const vt_stream *s);
 /* Stop, flush (and close); returns the first error's errno, or 0. */
 int vt_stream_close(vt_stream *s);
 
+/* ---- reading files ------------------------------------------------------------ */
+
+/* Replace the spans of c with those of `text`: a JSON span list (the json
+ * export) or an NDJSON stream, also one cut short by a crash (spans still open
+ * come back with unfinished = true, ending at the last time seen). VT_OK, or
+ * VT_EINVAL / VT_ENOMEM with a message "line N: ..." in err. */
+int vt_collector_load(vt_collector *c, const char *text, size_t len, char *err,
+                      size_t errlen);
+/* Parse one JSON value (integers keep 64 bits); NULL with *err and the byte
+ * offset *at of the problem. */
+cJSON *vt_json_parse(const char *text, size_t len, const char **err, size_t *at);
+
 /* ---- reading ------------------------------------------------------------- */
 
 typedef struct vt_span_view {
