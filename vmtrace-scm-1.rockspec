@@ -36,8 +36,10 @@ build = {
     ["vmtrace.timing"] = "lua/vmtrace/timing.lua",
     ["vmtrace.check"] = "lua/vmtrace/check.lua",
     ["vmtrace.profile"] = "lua/vmtrace/profile.lua",
+    ["vmtrace.cli"] = "lua/vmtrace/cli.lua",
     ["vmtrace.pricing"] = "lua/vmtrace/pricing.lua",
     ["vmtrace.prices"] = "lua/vmtrace/prices.lua",
   },
+  install = { bin = { vmtrace = "bin/vmtrace" } },
 }
 test = { type = "busted" }
