@@ -81,12 +81,14 @@ bench: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory all
+	@mkdir -p out
 	$(RUN_ENV) $(LUA) examples/agent.lua
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/vmtrace $(DESTDIR)$(LUADIR)/vmtrace
+	install -d $(DESTDIR)$(LIBDIR)/vmtrace $(DESTDIR)$(LUADIR)/vmtrace $(DESTDIR)$(BINDIR)
 	install -m 755 $(MODULE) $(DESTDIR)$(LIBDIR)/vmtrace/core.so
 	install -m 644 lua/vmtrace/*.lua $(DESTDIR)$(LUADIR)/vmtrace/
+	install -m 755 bin/vmtrace $(DESTDIR)$(BINDIR)/vmtrace
 
 clean:
-	rm -rf build
+	rm -rf build out

@@ -11,6 +11,9 @@
 -- suspends for approval; the resume span links back to the suspension.
 -- Work is simulated with short busy waits, so durations are real.
 --
+-- It ends by writing the trace to out/: trace.json, trace.otlp.json,
+-- trace.chrome.json (Perfetto, speedscope) and tokens.folded (flame graphs).
+--
 -- Run from the repo root:
 --   make demo
 -- or, after `make`,
@@ -101,6 +104,7 @@ vmtrace.finish(run)
 
 print(vmtrace.summary())
 print()
+print(vmtrace.export("profile"))
 
 local ev = vmtrace.get(first_llm).events[1]
 print(string.format("event: %q on llm_call plan_fix at +%d ms", ev.name, ev.offset_ms))
@@ -120,3 +124,22 @@ for _, model in ipairs(models) do
   print(string.format("  %-18s %d calls  $%.4f", model, m.calls, m.cost_usd))
 end
 print(string.format("(prices from vmtrace's catalog as of %s)", vmtrace.pricing.as_of))
+
+-- The same trace for the tools people already use (make demo creates out/).
+local outputs = {
+  { "json", "out/trace.json", nil, "the span list (vmtrace convert/summary/profile read it back)" },
+  { "otlp", "out/trace.otlp.json", { service_name = "vmtrace-demo" },
+    "OTLP/JSON: POST it to an OpenTelemetry Collector's /v1/traces" },
+  { "chrome", "out/trace.chrome.json", nil, "open in ui.perfetto.dev or speedscope.app" },
+  { "folded", "out/tokens.folded", { weight = "tokens" },
+    "a token flame graph: flamegraph.pl out/tokens.folded > tokens.svg" },
+}
+print()
+for _, o in ipairs(outputs) do
+  local ok, err = vmtrace.export(o[1], o[2], o[3])
+  if ok then
+    print(string.format("wrote %-22s %s", o[2], o[4]))
+  else
+    print(string.format("could not write %s: %s", o[2], err))
+  end
+end
