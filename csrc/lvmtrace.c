@@ -826,7 +826,8 @@ static int l_finish(lua_State *L) {
   int ok;
   lua_Integer id = lua_tointegerx(L, 1, &ok);
   if (VT_UNLIKELY(!ok)) check_id(L, "finish", 1);
-  if (id <= 0 || !finish_id(L, STATE(L), (vt_id)id)) lua_pushnil(L);
+  if (id <= 0) return 0; /* not recorded (tracing off): nil */
+  if (!finish_id(L, STATE(L), (vt_id)id)) lua_pushnil(L);
   return 1;
 }
 
