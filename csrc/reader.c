@@ -558,8 +558,9 @@ static int load_stream(loader *ld, const char *text, size_t len) {
       }
       cJSON_Delete(m);
     } else {
+      rc = bad(ld, "unknown line type '%s'", type ? type : "(none)");
       cJSON_Delete(o);
-      return bad(ld, "unknown line type '%s'", type ? type : "(none)");
+      return rc;
     }
     cJSON_Delete(o);
     p = nl ? nl + 1 : end;
