@@ -52,33 +52,55 @@ static int64_t meta_int(const cJSON *m, const char *k) {
 static const char *const token_keys[] = {"input_tokens", "output_tokens",
                                          "cache_read_tokens", "cache_write_tokens"};
 
-/* A totals object {calls, tokens..., cost_usd}, all 0. */
-static int usage_init(cJSON *t) {
+/* LLM usage totals, overall or of one model. */
+typedef struct usage {
+  char *model; /* NULL for the overall totals */
+  int64_t calls, tokens[4];
+  double cost;
+} usage;
+
+static void usage_add(usage *u, const cJSON *m) {
+  const cJSON *cost = vt_json_obj_get(m, "cost_usd", 8);
   size_t i;
-  if (t->child) return 1;
-  if (!cJSON_AddNumberToObject(t, "calls", 0)) return 0;
-  for (i = 0; i < 4; i++)
-    if (!cJSON_AddNumberToObject(t, token_keys[i], 0)) return 0;
-  return cJSON_AddNumberToObject(t, "cost_usd", 0) != NULL;
+  u->calls++;
+  for (i = 0; i < 4; i++) u->tokens[i] += meta_int(m, token_keys[i]);
+  if (cJSON_IsNumber(cost)) u->cost += cost->valuedouble;
 }
 
-/* Add an llm_call's usage to a totals object. */
-static int usage_add(cJSON *t, const cJSON *m) {
-  const cJSON *cost = vt_json_obj_get(m, "cost_usd", 8);
-  cJSON *it;
+static int add_int(cJSON *o, const char *k, int64_t v) {
+  cJSON *it = vt_json_int(v);
+  return it && cJSON_AddItemToObject(o, k, it);
+}
+
+static cJSON *usage_json(const usage *u) {
+  cJSON *o = cJSON_CreateObject();
   size_t i;
-  if (!usage_init(t)) return 0;
-  it = cJSON_GetObjectItemCaseSensitive(t, "calls");
-  cJSON_SetNumberValue(it, it->valuedouble + 1);
-  for (i = 0; i < 4; i++) {
-    it = cJSON_GetObjectItemCaseSensitive(t, token_keys[i]);
-    cJSON_SetNumberValue(it, it->valuedouble + (double)meta_int(m, token_keys[i]));
-  }
-  if (cJSON_IsNumber(cost)) {
-    it = cJSON_GetObjectItemCaseSensitive(t, "cost_usd");
-    cJSON_SetNumberValue(it, it->valuedouble + cost->valuedouble);
-  }
-  return 1;
+  if (!o) return NULL;
+  add_int(o, "calls", u->calls);
+  for (i = 0; i < 4; i++) add_int(o, token_keys[i], u->tokens[i]);
+  cJSON_AddNumberToObject(o, "cost_usd", u->cost);
+  return o;
+}
+
+/* A string of raw bytes as valid UTF-8 (U+FFFD for invalid sequences). */
+static cJSON *text(const char *s, size_t len) {
+  vt_buf b;
+  cJSON *v;
+  memset(&b, 0, sizeof b);
+  vt_buf_put_text(&b, s, len, 0);
+  v = b.failed ? NULL : vt_json_str(b.p ? b.p : "", b.n);
+  vt_buf_free(&b);
+  return v;
+}
+
+/* A stored string item as valid UTF-8. */
+static cJSON *stored_text(const cJSON *item) {
+  char *raw = malloc(strlen(item->valuestring) + 1);
+  cJSON *v;
+  if (!raw) return NULL;
+  v = text(raw, vt_str_decode(item->valuestring, raw));
+  free(raw);
+  return v;
 }
 
 static cJSON *call_entry(const vt_collector *c, vt_id id) {
@@ -87,21 +109,21 @@ static cJSON *call_entry(const vt_collector *c, vt_id id) {
   size_t i;
   if (!e) return NULL;
   vt_collector_get(c, id, &v);
-  cJSON_AddNumberToObject(e, "span_id", (double)id);
-  cJSON_AddItemToObject(e, "name", vt_json_str(v.name, v.name_len));
+  add_int(e, "span_id", (int64_t)id);
+  cJSON_AddItemToObject(e, "name", text(v.name, v.name_len));
   cJSON_AddNumberToObject(e, "duration_ms", ms(v.duration_ns));
   if (v.kind == VT_LLM_CALL) {
     const cJSON *model = vt_json_obj_get(v.metadata, "model", 5);
     const cJSON *cost = vt_json_obj_get(v.metadata, "cost_usd", 8);
     if (cJSON_IsString(model))
-      cJSON_AddItemToObject(e, "model", cJSON_Duplicate(model, 1));
+      cJSON_AddItemToObject(e, "model", stored_text(model));
     for (i = 0; i < 2; i++)
-      cJSON_AddNumberToObject(e, token_keys[i], (double)meta_int(v.metadata, token_keys[i]));
+      add_int(e, token_keys[i], meta_int(v.metadata, token_keys[i]));
     if (cJSON_IsNumber(cost)) cJSON_AddNumberToObject(e, "cost_usd", cost->valuedouble);
   } else {
     const cJSON *tool = vt_json_obj_get(v.metadata, "tool_name", 9);
     if (cJSON_IsString(tool))
-      cJSON_AddItemToObject(e, "tool_name", cJSON_Duplicate(tool, 1));
+      cJSON_AddItemToObject(e, "tool_name", stored_text(tool));
   }
   return e;
 }
@@ -110,6 +132,8 @@ cJSON *vt_collector_profile(const vt_collector *c) {
   int64_t kind_ns[VT_KIND_COUNT] = {0}, kind_n[VT_KIND_COUNT] = {0};
   int64_t first = INT64_MAX, last = INT64_MIN, residual = 0, wall;
   top llm = {{0}, {0}, 0}, tool = {{0}, {0}, 0};
+  usage total = {NULL, 0, {0, 0, 0, 0}, 0}, *models = NULL;
+  size_t nmodels = 0;
   step *steps = NULL;
   root *roots = NULL;
   size_t nsteps = 0, capsteps = 0, nroots = 0, caproots = 0, i;
@@ -121,9 +145,6 @@ cJSON *vt_collector_profile(const vt_collector *c) {
   memset(&step_at, 0, sizeof step_at);
   memset(&root_at, 0, sizeof root_at);
   if (!vt_idmap_init(&step_at, 16) || !vt_idmap_init(&root_at, 16)) goto fail;
-  totals = cJSON_CreateObject();
-  by_model = cJSON_CreateObject();
-  if (!totals || !by_model) goto fail;
 
   for (id = vt_next_completed(c, 0); id && ok; id = vt_next_completed(c, id)) {
     vt_span_view v;
@@ -195,10 +216,26 @@ cJSON *vt_collector_profile(const vt_collector *c) {
       }
       if (v.kind == VT_LLM_CALL) {
         const cJSON *model = vt_json_obj_get(v.metadata, "model", 5);
-        const char *mn = cJSON_IsString(model) ? model->valuestring : "";
-        cJSON *per = cJSON_GetObjectItemCaseSensitive(by_model, mn);
-        if (!per && !(per = cJSON_AddObjectToObject(by_model, mn))) goto fail;
-        ok = usage_add(totals, v.metadata) && usage_add(per, v.metadata);
+        cJSON *name = cJSON_IsString(model) ? stored_text(model) : vt_json_str("", 0);
+        const char *mn = name ? name->valuestring : NULL; /* valid UTF-8 */
+        size_t m;
+        for (m = 0; mn && m < nmodels && strcmp(models[m].model, mn); m++) {
+        }
+        if (mn && m == nmodels) { /* a model not seen yet */
+          usage *nu = realloc(models, (nmodels + 1) * sizeof *nu);
+          if (nu) {
+            models = nu;
+            memset(&models[m], 0, sizeof *models);
+            if ((models[m].model = malloc(strlen(mn) + 1)) != NULL) {
+              strcpy(models[m].model, mn);
+              nmodels++;
+            }
+          }
+        }
+        cJSON_Delete(name);
+        if (m == nmodels) goto fail;
+        usage_add(&total, v.metadata);
+        usage_add(&models[m], v.metadata);
       }
     }
   }
@@ -212,8 +249,8 @@ cJSON *vt_collector_profile(const vt_collector *c) {
 
   if (!(out = cJSON_CreateObject())) goto fail;
   cJSON_AddItemToObject(out, "trace_id", cJSON_CreateString(c->trace_id));
-  cJSON_AddNumberToObject(out, "spans", (double)c->ndone);
-  cJSON_AddNumberToObject(out, "dropped", (double)c->dropped);
+  add_int(out, "spans", (int64_t)c->ndone);
+  add_int(out, "dropped", (int64_t)c->dropped);
   cJSON_AddNumberToObject(out, "wall_ms", ms(wall));
   arr = cJSON_AddArrayToObject(out, "by_kind");
   for (;;) { /* kinds by total time, longest first */
@@ -227,7 +264,7 @@ cJSON *vt_collector_profile(const vt_collector *c) {
     cJSON_AddItemToArray(arr, e);
     cJSON_AddStringToObject(e, "kind", vt_kind_name(best));
     cJSON_AddNumberToObject(e, "total_ms", ms(kind_ns[best]));
-    cJSON_AddNumberToObject(e, "count", (double)kind_n[best]);
+    add_int(e, "count", kind_n[best]);
     cJSON_AddNumberToObject(e, "percent", wall ? 100.0 * (double)kind_ns[best] / (double)wall : 0);
     kind_n[best] = 0;
   }
@@ -247,16 +284,24 @@ cJSON *vt_collector_profile(const vt_collector *c) {
     cJSON_AddItemToArray(arr, e);
     vt_collector_get(c, steps[i].id, &v);
     other = v.duration_ns - steps[i].llm_ns - steps[i].tool_ns;
-    cJSON_AddNumberToObject(e, "span_id", (double)steps[i].id);
-    cJSON_AddItemToObject(e, "name", vt_json_str(v.name, v.name_len));
+    add_int(e, "span_id", (int64_t)steps[i].id);
+    cJSON_AddItemToObject(e, "name", text(v.name, v.name_len));
     cJSON_AddNumberToObject(e, "duration_ms", ms(v.duration_ns));
     cJSON_AddNumberToObject(e, "llm_ms", ms(steps[i].llm_ns));
-    cJSON_AddNumberToObject(e, "llm_calls", (double)steps[i].llm_calls);
+    add_int(e, "llm_calls", steps[i].llm_calls);
     cJSON_AddNumberToObject(e, "tool_ms", ms(steps[i].tool_ns));
-    cJSON_AddNumberToObject(e, "tool_calls", (double)steps[i].tool_calls);
+    add_int(e, "tool_calls", steps[i].tool_calls);
     cJSON_AddNumberToObject(e, "other_ms", ms(other > 0 ? other : 0));
   }
-  if (!usage_init(totals)) goto fail;
+  if (!(totals = usage_json(&total)) || !(by_model = cJSON_CreateObject())) goto fail;
+  for (i = 0; i < nmodels; i++) {
+    cJSON *u = usage_json(&models[i]);
+    char *raw = malloc(strlen(models[i].model) + 1); /* the key, unescaped */
+    int rc = raw && u ? vt_json_obj_set(by_model, raw, vt_str_decode(models[i].model, raw), u)
+                      : (cJSON_Delete(u), VT_ENOMEM);
+    free(raw);
+    if (rc != VT_OK) goto fail;
+  }
   cJSON_AddItemToObject(totals, "by_model", by_model);
   by_model = NULL;
   cJSON_AddItemToObject(out, "llm", totals);
@@ -272,5 +317,7 @@ done:
   vt_idmap_free(&root_at);
   free(steps);
   free(roots);
+  for (i = 0; i < nmodels; i++) free(models[i].model);
+  free(models);
   return out;
 }

@@ -1060,14 +1060,15 @@ static int dest_close(lua_State *L, dest *d, int rc) {
 static const char *const format_names[] = {"json", "otlp", "chrome", "folded", NULL};
 static const char *const weight_names[] = {"time", "tokens", "cost", NULL};
 
-static int check_option(lua_State *L, int idx, const char *what,
+/* The index of the name at idx in names; else an error on argument arg. */
+static int check_option(lua_State *L, int idx, int arg, const char *what,
                         const char *const names[]) {
   const char *s = lua_tostring(L, idx);
   int i;
   for (i = 0; s && names[i]; i++)
     if (strcmp(s, names[i]) == 0) return i;
-  return arg_error(L, "export", lua_type(L, idx) == LUA_TTABLE ? 3 : idx,
-                   "unknown %s '%s'", what, s ? s : luaL_typename(L, idx));
+  return arg_error(L, "export", arg, "unknown %s '%s'", what,
+                   s ? s : luaL_typename(L, idx));
 }
 
 /* export(format, dest [, opts]) --> true | string, or nil and a message. */
@@ -1079,12 +1080,12 @@ static int l_export(lua_State *L) {
   int fmt, rc, n;
   memset(&o, 0, sizeof o);
   if (lua_type(L, 1) != LUA_TSTRING) type_error(L, "export", 1, "format name");
-  fmt = check_option(L, 1, "format (expected json, otlp, chrome, folded, profile)",
+  fmt = check_option(L, 1, 1, "format (expected json, otlp, chrome, folded, profile)",
                      format_names);
   if (!lua_isnoneornil(L, 3)) {
     if (lua_type(L, 3) != LUA_TTABLE) type_error(L, "export", 3, "options table");
     if (lua_getfield(L, 3, "weight") != LUA_TNIL)
-      o.weight = (vt_weight)check_option(L, lua_gettop(L), "weight (expected time, tokens, cost)",
+      o.weight = (vt_weight)check_option(L, lua_gettop(L), 3, "weight (expected time, tokens, cost)",
                                          weight_names);
     if (lua_getfield(L, 3, "service_name") != LUA_TNIL) {
       if (lua_type(L, -1) != LUA_TSTRING)
@@ -1492,18 +1493,15 @@ static int l_set_dispatch(lua_State *L) {
   return 0;
 }
 
-/* json_decode(text) --> value, or nil and a message. */
+/* json_decode(text) --> value, or nil and a message (integers keep 64 bits). */
 static int l_json_decode(lua_State *L) {
-  size_t len;
-  const char *text = check_str(L, "json_decode", 1, &len);
-  cJSON *v = cJSON_ParseWithLength(text, len);
+  size_t len, at = 0;
+  const char *text = check_str(L, "json_decode", 1, &len), *err = NULL;
+  cJSON *v = vt_json_parse(text, len, &err, &at);
   if (!v) {
-    const char *at = cJSON_GetErrorPtr();
     lua_pushnil(L);
-    if (at && at >= text && at <= text + len)
-      lua_pushfstring(L, "invalid JSON at byte %d", (int)(at - text) + 1);
-    else
-      lua_pushliteral(L, "invalid JSON");
+    lua_pushfstring(L, "invalid JSON at byte %I: %s", (LUAI_UACINT)(at + 1),
+                    err ? err : "?");
     return 2;
   }
   push_json(L, v);

@@ -77,7 +77,10 @@ static int string_bytes(parser *j, vt_buf *b) {
     unsigned char ch = (unsigned char)*j->p++;
     unsigned cp, lo;
     if (ch == '"') return !b->failed || (fail(j, "out of memory"), 0);
-    if (ch < 0x20) return fail(j, "control character in a string"), 0;
+    if (ch < 0x20) {
+      j->p--; /* the error is at the character, not after it */
+      return fail(j, "control character in a string"), 0;
+    }
     if (ch != '\\') {
       vt_buf_putc(b, (char)ch);
       continue;
@@ -463,34 +466,67 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
   return VT_OK;
 }
 
-static size_t line_of(const char *text, size_t at) {
-  size_t n = 1, i;
-  for (i = 0; i < at; i++)
-    if (text[i] == '\n') n++;
-  return n;
+/* Line numbers, counted on from where the last count stopped. */
+typedef struct lines {
+  const char *text;
+  size_t pos, line;
+} lines;
+
+static size_t line_at(lines *l, size_t at) {
+  if (at < l->pos) l->pos = 0, l->line = 1;
+  for (; l->pos < at; l->pos++)
+    if (l->text[l->pos] == '\n') l->line++;
+  return l->line;
 }
 
+/* A JSON array of spans, one element at a time (each imported, then freed);
+ * errors name the line where the element or the problem is. */
 static int load_array(loader *ld, const char *text, size_t len) {
-  const char *err = NULL;
-  size_t at = 0;
-  cJSON *arr = vt_json_parse(text, len, &err, &at), *it;
+  parser j;
+  lines at = {NULL, 0, 1};
   int rc = VT_OK;
-  if (!arr) {
-    ld->line = line_of(text, at);
-    return bad(ld, "%s", err ? err : "invalid JSON");
+  at.text = text;
+  j.p = text;
+  j.end = text + len;
+  j.err = NULL;
+  j.depth = 1;
+  ws(&j);
+  j.p++; /* '[' */
+  ws(&j);
+  if (j.p < j.end && *j.p == ']') {
+    j.p++;
+  } else {
+    for (;;) {
+      cJSON *span;
+      ws(&j);
+      ld->line = line_at(&at, (size_t)(j.p - text));
+      span = value(&j);
+      if (!span) break;
+      rc = import(ld, span, 0);
+      cJSON_Delete(span);
+      if (rc != VT_OK) return rc;
+      ws(&j);
+      if (j.p < j.end && *j.p == ',') {
+        j.p++;
+        continue;
+      }
+      if (j.p < j.end && *j.p == ']') {
+        j.p++;
+        break;
+      }
+      fail(&j, j.p < j.end ? "expected ',' or ']'" : "unexpected end of input");
+      break;
+    }
   }
-  if (!cJSON_IsArray(arr)) {
-    cJSON_Delete(arr);
-    ld->line = 1;
-    return bad(ld, "%s", "expected a JSON array of spans");
+  if (!j.err) {
+    ws(&j);
+    if (j.p != j.end) fail(&j, "unexpected text after the array");
   }
-  ld->line = 1;
-  for (it = arr->child; it && rc == VT_OK; it = it->next) {
-    ld->line++; /* the export writes one span per line */
-    rc = import(ld, it, 0);
+  if (j.err) {
+    ld->line = line_at(&at, (size_t)(j.p - text));
+    return bad(ld, "%s", j.err);
   }
-  cJSON_Delete(arr);
-  return rc;
+  return VT_OK;
 }
 
 static int load_stream(loader *ld, const char *text, size_t len) {
@@ -515,13 +551,14 @@ static int load_stream(loader *ld, const char *text, size_t len) {
     }
     type = str_field(o, "type");
     if (type && !strcmp(type, "trace")) {
-      if (!ld->have_trace) {
-        take_trace(ld, str_field(o, "trace_id"), str_field(o, "otel_salt"), 0, NULL);
-        if (ld->have_trace) {
-          int64_t t;
-          if (get_int(o, "start_unix_ns", &t) && t > ld->last_ns) ld->last_ns = t;
-        }
-      }
+      /* a new trace (the first, or a reset): what the live collector held
+       * after it is this trace's spans alone */
+      vt_collector_reset(ld->c);
+      while (ld->pending->child)
+        cJSON_Delete(cJSON_DetachItemViaPointer(ld->pending, ld->pending->child));
+      ld->have_trace = 0;
+      ld->last_ns = INT64_MIN;
+      take_trace(ld, str_field(o, "trace_id"), str_field(o, "otel_salt"), 0, NULL);
     } else if (type && (!strcmp(type, "start") || !strcmp(type, "end"))) {
       cJSON *span = cJSON_DetachItemFromObjectCaseSensitive(o, "span");
       int64_t id = 0, t = 0;

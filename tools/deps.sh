@@ -3,6 +3,10 @@
 # otherwise prints the exact command to run and stops.
 set -u
 pkgs="gcc make pkg-config lua5.4 liblua5.4-dev libcjson-dev uuid-dev lua-busted luarocks"
+# The OTLP test decodes exports with Node.js and an npm package
+# (tests/otlp/verify.js); a node or npm found on PATH is enough.
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -55,7 +55,7 @@ local function write(text, out)
   if out then
     local ok, err
     local f, ferr = io.open(out, "wb")
-    if not f then fail("cannot open %s: %s", out, ferr) end
+    if not f then fail("%s", ferr) end
     ok, err = f:write(text)
     f:close()
     if not ok then fail("cannot write %s: %s", out, err) end

@@ -6,6 +6,12 @@ local M = {}
 
 local function ms(x) return ("%.3f"):format(x) end
 
+-- s padded to w columns (string.format's %-Ns refuses strings with NUL).
+local function pad(s, w)
+  s = tostring(s)
+  return #s < w and s .. (" "):rep(w - #s) or s
+end
+
 local function money(x) return ("$%.4f"):format(x) end
 
 --- The text of a profile table.
@@ -25,21 +31,21 @@ function M.text(p)
   line("top llm calls")
   if #p.top_llm_calls == 0 then line("  (none)") end
   for _, c in ipairs(p.top_llm_calls) do
-    line("  %-24s %10s ms  %-18s %7d in %7d out%s", c.name, ms(c.duration_ms),
-      c.model or "-", c.input_tokens or 0, c.output_tokens or 0,
+    line("  %s %10s ms  %s %7d in %7d out%s", pad(c.name, 24), ms(c.duration_ms),
+      pad(c.model or "-", 18), c.input_tokens or 0, c.output_tokens or 0,
       c.cost_usd and ("  " .. money(c.cost_usd)) or "")
   end
   line("top tool calls")
   if #p.top_tool_calls == 0 then line("  (none)") end
   for _, c in ipairs(p.top_tool_calls) do
-    line("  %-24s %10s ms", c.name, ms(c.duration_ms))
+    line("  %s %10s ms", pad(c.name, 24), ms(c.duration_ms))
   end
   line("")
   line("%-20s %12s %16s %16s %12s", "steps", "total ms", "llm ms (calls)", "tool ms (calls)",
     "other ms")
   if #p.steps == 0 then line("  (none)") end
   for _, s in ipairs(p.steps) do
-    line("  %-18s %12s %16s %16s %12s", s.name, ms(s.duration_ms),
+    line("  %s %12s %16s %16s %12s", pad(s.name, 18), ms(s.duration_ms),
       ("%s (%d)"):format(ms(s.llm_ms), s.llm_calls),
       ("%s (%d)"):format(ms(s.tool_ms), s.tool_calls), ms(s.other_ms))
   end
@@ -53,7 +59,7 @@ function M.text(p)
   table.sort(models)
   for _, m in ipairs(models) do
     local t = l.by_model[m]
-    line("  %-24s %4d calls %9d in %9d out  %s", m ~= "" and m or "(no model)", t.calls,
+    line("  %s %4d calls %9d in %9d out  %s", pad(m ~= "" and m or "(no model)", 24), t.calls,
       t.input_tokens, t.output_tokens, money(t.cost_usd))
   end
   return table.concat(out, "\n") .. "\n"
