@@ -300,19 +300,28 @@ static int bad(loader *ld, const char *fmt, const char *what) {
 static int get_int(const cJSON *o, const char *k, int64_t *out) {
   const cJSON *it = vt_json_obj_get(o, k, strlen(k));
   if (vt_json_is_int(it, out)) return 1;
-  if (cJSON_IsNumber(it)) {
+  if (cJSON_IsNumber(it) && it->valuedouble > -9.2e18 && it->valuedouble < 9.2e18) {
     *out = (int64_t)it->valuedouble;
     return 1;
   }
   return 0;
 }
 
-/* An int field in ns, or its _ms twin times 1e6. */
+/* Times are kept within [0, 2^62) ns (146 years) so sums cannot overflow. */
+#define MAX_TIME ((int64_t)1 << 62)
+
+/* An int field in ns, or its _ms twin times 1e6: 1, 0 when absent, -1 when
+ * out of range. */
 static int get_ns(const cJSON *o, const char *ns_key, const char *ms_key, int64_t *out) {
-  int64_t ms;
-  if (get_int(o, ns_key, out)) return 1;
-  if (get_int(o, ms_key, &ms)) {
-    *out = ms * 1000000;
+  int64_t v;
+  if (get_int(o, ns_key, &v)) {
+    if (v < 0 || v >= MAX_TIME) return -1;
+    *out = v;
+    return 1;
+  }
+  if (get_int(o, ms_key, &v)) {
+    if (v < 0 || v >= MAX_TIME / 1000000) return -1;
+    *out = v * 1000000;
     return 1;
   }
   return 0;
@@ -393,13 +402,19 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
   if (!cJSON_IsString(nm)) return bad(ld, "%s", "span without a name");
   get_int(o, "parent_id", &parent);
   get_int(o, "track", &track);
-  if (!get_ns(o, "start_unix_ns", "start_unix_ms", &v.start_unix_ns))
-    return bad(ld, "%s", "span without start_unix_ns or start_unix_ms");
-  if (!get_ns(o, "start_ns", "start_ms", &v.start_ns)) v.start_ns = 0;
+  switch (get_ns(o, "start_unix_ns", "start_unix_ms", &v.start_unix_ns)) {
+    case 0: return bad(ld, "%s", "span without start_unix_ns or start_unix_ms");
+    case -1: return bad(ld, "%s", "start_unix_ns out of range (0 to 2^62)");
+  }
+  if (get_ns(o, "start_ns", "start_ms", &v.start_ns) < 0)
+    return bad(ld, "%s", "start_ns out of range");
   if (unfinished) {
     v.duration_ns = ld->last_ns > v.start_unix_ns ? ld->last_ns - v.start_unix_ns : 0;
-  } else if (!get_ns(o, "duration_ns", "duration_ms", &v.duration_ns)) {
-    return bad(ld, "%s", "span without duration_ns or duration_ms");
+  } else {
+    switch (get_ns(o, "duration_ns", "duration_ms", &v.duration_ns)) {
+      case 0: return bad(ld, "%s", "span without duration_ns or duration_ms");
+      case -1: return bad(ld, "%s", "duration_ns out of range (0 to 2^62)");
+    }
   }
   if (v.start_unix_ns + v.duration_ns > ld->last_ns) ld->last_ns = v.start_unix_ns + v.duration_ns;
   take_trace(ld, str_field(o, "trace_id"), NULL, (vt_id)id, str_field(o, "otel_span_id"));
@@ -443,8 +458,10 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
       const cJSON *a = vt_json_obj_get(e, "attributes", 10);
       events[i].name = en ? en : "";
       events[i].name_len = strlen(events[i].name);
-      get_ns(e, "time_unix_ns", "time_unix_ms", &events[i].time_unix_ns);
-      get_ns(e, "offset_ns", "offset_ms", &events[i].offset_ns);
+      if (get_ns(e, "time_unix_ns", "time_unix_ms", &events[i].time_unix_ns) < 0)
+        events[i].time_unix_ns = 0;
+      if (get_ns(e, "offset_ns", "offset_ms", &events[i].offset_ns) < 0)
+        events[i].offset_ns = 0;
       events[i].attributes = cJSON_IsObject(a) ? cJSON_Duplicate(a, 1) : NULL;
     }
   }
@@ -568,7 +585,7 @@ static int load_stream(loader *ld, const char *text, size_t len) {
         cJSON_Delete(o);
         return bad(ld, "%s", "a start or end line without a span");
       }
-      if (get_ns(span, "start_unix_ns", "start_unix_ms", &t) && t > ld->last_ns) ld->last_ns = t;
+      if (get_ns(span, "start_unix_ns", "start_unix_ms", &t) > 0 && t > ld->last_ns) ld->last_ns = t;
       for (it = ld->pending->child; it; it = next) { /* drop the start */
         int64_t pid = 0;
         next = it->next;
