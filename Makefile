@@ -25,20 +25,24 @@ CORE_SRC = csrc/clock.c csrc/ids.c csrc/json.c csrc/names.c csrc/collector.c \
            csrc/export.c csrc/export_otlp.c csrc/export_chrome.c csrc/export_folded.c \
            csrc/export_profile.c csrc/stream.c csrc/reader.c \
            csrc/export_summary.c
-CORE_OBJ = $(CORE_SRC:csrc/%.c=build/obj/%.o)
-BIND_OBJ = build/obj/lvmtrace.o
+# B is the build directory: build/ for the normal build, build/asan/ for the
+# AddressSanitizer + UndefinedBehaviorSanitizer one (make asan).
+B = build
+CORE_OBJ = $(CORE_SRC:csrc/%.c=$(B)/obj/%.o)
+BIND_OBJ = $(B)/obj/lvmtrace.o
 HDRS = csrc/vmtrace.h csrc/internal.h
 
-MODULE = build/vmtrace/core.so
-LIB = build/libvmtrace.a
-C_TESTS = build/test_core build/test_states
+MODULE = $(B)/vmtrace/core.so
+LIB = $(B)/libvmtrace.a
+C_TESTS = $(B)/test_core $(B)/test_states $(B)/replay_ops $(B)/replay_reader
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
+SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all test bench demo install clean deps check-tests
+.PHONY: all test bench demo install clean deps check-tests asan valgrind gc-stress fuzz
 
 all: $(MODULE) $(LIB)
 
-build/obj/%.o: csrc/%.c $(HDRS)
+$(B)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -50,13 +54,18 @@ $(LIB): $(CORE_OBJ) $(BIND_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-build/test_core: tests/c/test_core.c tests/c/tap.h $(CORE_OBJ)
+$(B)/test_core: tests/c/test_core.c tests/c/tap.h $(CORE_OBJ)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) \
 	  -pthread -o $@ tests/c/test_core.c $(CORE_OBJ) $(DEP_LIBS)
 
-build/test_states: tests/c/test_states.c tests/c/tap.h $(LIB)
+$(B)/test_states: tests/c/test_states.c tests/c/tap.h $(LIB)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc -I$(LUA_INCDIR) \
 	  $(DEP_CFLAGS) -o $@ tests/c/test_states.c $(LIB) $(LUA_LIBS) $(DEP_LIBS)
+
+# the fuzz harnesses, replaying their regression inputs and seed corpora
+$(B)/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(CORE_OBJ)
+	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) \
+	  -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(CORE_OBJ) $(DEP_LIBS)
 
 build/benchfloor.so: bench/floor.c
 	@mkdir -p $(@D)
@@ -73,7 +82,36 @@ build/npm/node_modules/@opentelemetry/otlp-transformer:
 
 test: deps
 	@$(MAKE) --no-print-directory check-tests
-	@tools/runtests.sh
+	@tools/runtests.sh plain
+
+# The whole suite again: built with ASan+UBSan, under valgrind memcheck, and
+# under an aggressive garbage collector. .ci/run runs all three after test.
+asan: deps
+	@$(MAKE) --no-print-directory B=build/asan CFLAGS="$(SAN_FLAGS)" check-tests
+	@tools/runtests.sh asan
+
+valgrind: deps
+	@$(MAKE) --no-print-directory check-tests
+	@tools/runtests.sh valgrind
+
+gc-stress: deps
+	@$(MAKE) --no-print-directory check-tests
+	@tools/runtests.sh gc
+
+# libFuzzer harnesses (clang): each runs FUZZ_SECONDS on its corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz: deps
+	@mkdir -p build/fuzz
+	@for h in ops reader; do \
+	  clang $(FUZZ_FLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) tests/fuzz/fuzz_$$h.c \
+	    $(CORE_SRC) $(DEP_LIBS) -o build/fuzz/fuzz_$$h || exit 1; \
+	  mkdir -p build/fuzz/corpus_$$h; \
+	  echo "fuzz_$$h: $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz_$$h build/fuzz/corpus_$$h tests/fuzz/corpus/$$h \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz/ \
+	    2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|crash-' ; \
+	done
 
 bench: deps
 	@$(MAKE) --no-print-directory all build/benchfloor.so

@@ -994,25 +994,33 @@ typedef struct dest {
   const char *path; /* NULL for a file handle */
 } dest;
 
-/* Open the destination at idx; 0, or the number of results (nil, message). */
+/* Check the destination at idx (raises for a wrong one; allocates nothing). */
+static void dest_check(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TUSERDATA) {
+    luaL_Stream *p = luaL_testudata(L, idx, LUA_FILEHANDLE);
+    if (!p) type_error(L, "export", idx, "path, file handle or nil");
+    if (!p->closef) arg_error(L, "export", idx, "file handle is closed");
+  } else if (!lua_isnoneornil(L, idx)) {
+    check_str(L, "export", idx, NULL);
+  }
+}
+
+/* Open the checked destination at idx without raising; 0, or the number of
+ * results (nil, message). */
 static int dest_open(lua_State *L, int idx, dest *d) {
   struct stat st;
   const char *path;
   memset(d, 0, sizeof *d);
   if (lua_type(L, idx) == LUA_TUSERDATA) {
-    luaL_Stream *p = luaL_testudata(L, idx, LUA_FILEHANDLE);
-    if (!p) type_error(L, "export", idx, "path, file handle or nil");
-    if (!p->closef) arg_error(L, "export", idx, "file handle is closed");
-    d->f = p->f;
+    d->f = ((luaL_Stream *)lua_touserdata(L, idx))->f;
     return 0;
   }
-  path = check_str(L, "export", idx, NULL);
+  path = lua_tostring(L, idx);
   d->path = path;
+  errno = ENOMEM;
   if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
     d->f = fopen(path, "wb");
-  } else {
-    d->tmp = malloc(strlen(path) + 32);
-    if (!d->tmp) return luaL_error(L, "vmtrace.export: out of memory");
+  } else if ((d->tmp = malloc(strlen(path) + 32)) != NULL) {
     sprintf(d->tmp, "%s.tmp.%ld.%u", path, (long)getpid(), (unsigned)rand());
     d->f = fopen(d->tmp, "wb");
   }
@@ -1092,10 +1100,12 @@ static int l_export(lua_State *L) {
         arg_error(L, "export", 3, "opts.service_name must be a string");
       o.service_name = lua_tostring(L, -1);
     }
+    dest_check(L, 2);
     if (lua_getfield(L, 3, "resource") != LUA_TNIL)
       resource = check_json(L, "export", lua_gettop(L), 1); /* last: allocates */
     o.resource = resource;
   }
+  dest_check(L, 2);
   if (lua_isnoneornil(L, 2)) {
     size_t len;
     char *s = vt_collector_export_string(S->c, (vt_format)fmt, &o, &len);
@@ -1124,6 +1134,7 @@ static int l_write(lua_State *L) {
     lua_pushvalue(L, 3);
     return 1;
   }
+  dest_check(L, 2);
   if ((n = dest_open(L, 2, &d)) != 0) return n;
   if (fwrite(text, 1, len, d.f) != len || fflush(d.f) != 0) rc = VT_EIO;
   return dest_close(L, &d, rc);

@@ -1,8 +1,14 @@
 #!/bin/sh
-# Runs the C tests and the busted specs (TAP), shows failures, and ends with
-# one line: "N passed, N failed" (the count across both).
+# Runs the C tests (TAP), the fuzz regression replays and the busted specs,
+# shows failures, and ends with one line: "N passed, N failed" (the count
+# across all of them). The mode says how:
+#   plain     the normal build (make test)
+#   asan      the ASan+UBSan build in build/asan (make asan)
+#   valgrind  everything under valgrind memcheck (make valgrind)
+#   gc        the busted specs under an aggressive garbage collector (make gc-stress)
 set -u
 cd "$(dirname "$0")/.."
+mode=${1:-plain}
 pass=0
 fail=0
 tmp=$(mktemp)
@@ -14,6 +20,7 @@ tally() { # name status
   if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1
     echo "not ok - $1 exited with status $2 before reporting a failure"
+    tail -n 20 "$tmp"
   fi
   grep -A8 '^not ok ' "$tmp" | grep -v '^ok ' || true
   echo "$1: $p passed, $f failed"
@@ -21,14 +28,47 @@ tally() { # name status
   fail=$((fail + f))
 }
 
-for t in build/test_core build/test_states; do
-  "$t" >"$tmp" 2>&1
-  tally "$t" $?
-done
+B=build
+run=""
+busted_env=""
+helper=""
+case "$mode" in
+  plain) ;;
+  asan)
+    B=build/asan
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    # leaks are checked in the C tests here and in busted under valgrind: with
+    # the runtime preloaded, every program the specs start would report its own
+    busted_env="LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:exitcode=23"
+    ;;
+  valgrind)
+    run="valgrind -q --keep-debuginfo=yes --error-exitcode=23 --leak-check=full --errors-for-leak-kinds=definite"
+    ;;
+  gc)
+    helper="--helper=spec/gc_stress.lua"
+    ;;
+  *) echo "usage: tools/runtests.sh [plain|asan|valgrind|gc]" >&2; exit 2 ;;
+esac
 
-LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;" \
-  busted --lua=lua5.4 -o TAP >"$tmp" 2>&1
-tally busted $?
+if [ "$mode" != gc ]; then
+  for t in test_core test_states; do
+    $run "$B/$t" >"$tmp" 2>&1
+    tally "$mode $t" $?
+  done
+  for h in ops reader; do
+    set --
+    for f in tests/fuzz/regressions/$h/* tests/fuzz/corpus/$h/*; do
+      [ -f "$f" ] && set -- "$@" "$f"
+    done
+    $run "$B/replay_$h" "$@" >"$tmp" 2>&1
+    tally "$mode replay_$h" $?
+  done
+fi
+
+env $busted_env LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$B/?.so;;" \
+  $run lua5.4 tools/busted.lua --cpath="$B/?.so" $helper -o TAP >"$tmp" 2>&1
+tally "$mode busted" $?
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
