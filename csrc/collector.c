@@ -390,7 +390,8 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
   s->start_ns = vt_mono_ns() - c->epoch_ns;
   s->parent = (a->flags & VT_START_DETACHED) ? 0
               : st->n                         ? st->ids[st->n - 1]
-                                              : st->base;
+              : st->base < id                 ? st->base /* never a later span */
+                                              : 0;
   s->name = name;
   s->track = st->track;
   s->kind = (uint8_t)kind;

@@ -401,6 +401,8 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
   if (!kind || vt_kind_parse(kind, strlen(kind)) < 0) return bad(ld, "unknown span kind '%s'", kind ? kind : "(none)");
   if (!cJSON_IsString(nm)) return bad(ld, "%s", "span without a name");
   get_int(o, "parent_id", &parent);
+  if (parent >= id) /* a parent starts before its children: no cycles */
+    return bad(ld, "%s", "parent_id must be smaller than span_id");
   get_int(o, "track", &track);
   switch (get_ns(o, "start_unix_ns", "start_unix_ms", &v.start_unix_ns)) {
     case 0: return bad(ld, "%s", "span without start_unix_ns or start_unix_ms");
