@@ -19,6 +19,8 @@
 --   summary       vmtrace.summary() over 1,000,000 spans          goal < 2 s
 --   otlp_export   export("otlp") of 1,000,000 spans, 2 keys each  goal <= 1 us/span
 --   otlp_memory   peak resident memory growth during that export  goal < 1 MB
+--   soak_growth   10M spans under max_spans = 100000: resident memory from 1M
+--                 to 10M spans                                     goal < 1 MB
 -- Timings are the best of ROUNDS rounds of ITERS operations each. Memory is
 -- measured in a fresh child process per collector (freed memory from earlier
 -- rounds would otherwise hide new allocations). The exit status is 0 even
@@ -428,6 +430,35 @@ if vmtrace then
   local grew = proc_status("VmHWM") - hwm0
   goal_row("otlp_export", best_ns, "ns/span", best_ns / 1000, "<=1 us/span", 1.0)
   goal_row("otlp_memory", grew, "kB", grew / 1024, "peak RSS growth < 1 MB", 1.0, true, "%d")
+  vmtrace.enable(); vmtrace.disable()
+  full_gc()
+end
+
+-- soak: 10,000,000 spans (each with one metadata key) under
+-- configure{max_spans = 100000}; resident memory after warm-up (1M spans)
+-- and at the end must be flat
+if vmtrace then
+  vmtrace.enable()
+  vmtrace.configure { max_spans = 100000 }
+  local start, finish, set = vmtrace.start, vmtrace.finish, vmtrace.set_metadata
+  local rss = {}
+  local root = start("pipeline", "soak")
+  for i = 1, 10000000 do
+    local id = start("fn_call", "work")
+    set(id, "i", i)
+    finish(id)
+    if i % 1000000 == 0 then
+      collectgarbage("collect")
+      rss[i // 1000000] = proc_status("VmRSS")
+    end
+  end
+  finish(root)
+  local growth = rss[10] - rss[1]
+  row("soak_rss_1M", string.format("%d", rss[1]), "kB", nil, "(after 1M spans, max_spans 100000)", "info")
+  row("soak_rss_10M", string.format("%d", rss[10]), "kB", nil, "(after 10M spans)", "info")
+  goal_row("soak_growth", growth, "kB", growth / 1024, "1M->10M growth < 1 MB", 1.0, true, "%d")
+  row("soak_dropped", string.format("%d", vmtrace.dropped()), "spans", nil, "(counted)", "info")
+  vmtrace.configure { max_spans = 0 }
   vmtrace.enable(); vmtrace.disable()
   full_gc()
 end

@@ -126,8 +126,8 @@ static void clear_spans(vt_collector *c) {
   free(c->chunks);
   c->chunks = NULL;
   c->nchunks = 0;
-  free(c->done);
-  c->done = NULL;
+  free(c->done_base);
+  c->done = c->done_base = NULL;
   c->ndone = c->capdone = c->nopen = 0;
 }
 
@@ -297,17 +297,50 @@ static int stack_grow(vt_stack *st) {
   return 1;
 }
 
+/* Move the finish-order list back to the start of its allocation. */
+static void done_compact(vt_collector *c) {
+  size_t gap = (size_t)(c->done - c->done_base);
+  if (!gap) return;
+  memmove(c->done_base, c->done, c->ndone * sizeof *c->done);
+  c->done = c->done_base;
+  c->capdone += gap;
+}
+
 /* Room in the finish-order list for every open span and one more. */
 static int done_reserve(vt_collector *c) {
-  size_t cap = c->capdone ? c->capdone * 2 : 1024;
+  size_t cap;
   vt_id *d;
+  done_compact(c);
+  if (c->capdone > c->ndone + c->nopen + 1) return 1;
+  cap = c->capdone ? c->capdone * 2 : 1024;
   while (cap <= c->ndone + c->nopen + 1) cap *= 2;
-  d = realloc(c->done, cap * sizeof *d);
+  d = realloc(c->done_base, cap * sizeof *d);
   if (!d) return 0;
-  c->done = d;
+  c->done = c->done_base = d;
   c->capdone = cap;
   return 1;
 }
+
+/* Keep at most max_spans completed spans: the oldest go (counted). */
+static void evict(vt_collector *c) {
+  while (c->max_spans && c->ndone > c->max_spans) {
+    vt_id id = c->done[0];
+    vt_slot *s = vt_slot_of(c, id);
+    if (s) slot_release(c, id, s);
+    c->done++;
+    c->ndone--;
+    c->capdone--;
+    c->dropped++;
+  }
+  if ((size_t)(c->done - c->done_base) > c->ndone + 4096) done_compact(c);
+}
+
+void vt_collector_set_max_spans(vt_collector *c, size_t max) {
+  c->max_spans = max;
+  evict(c);
+}
+
+size_t vt_collector_max_spans(const vt_collector *c) { return c->max_spans; }
 
 static void fire(const vt_collector *c, vt_hook_event ev, vt_id id) {
   int i;
@@ -401,6 +434,7 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
     s->state = VT_DONE;
     s->u.dur_ns = 0;
     c->done[c->ndone++] = id;
+    if (VT_UNLIKELY(c->max_spans)) evict(c);
   } else {
     s->state = VT_OPEN;
     s->u.stack = st;
@@ -466,6 +500,7 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   c->done[c->ndone++] = id;
   if (duration_ns) *duration_ns = dur;
   if (VT_UNLIKELY(c->nhooks)) fire(c, VT_HOOK_END, id);
+  if (VT_UNLIKELY(c->max_spans)) evict(c);
   return VT_OK;
 }
 
@@ -668,6 +703,7 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v, cJSON *metadata,
   s->x = x;
   c->chunks[k]->live++;
   c->done[c->ndone++] = v->id;
+  if (c->max_spans) evict(c);
   return VT_OK;
 fail:
   extra_free(x);
@@ -716,11 +752,12 @@ void vt_collector_take(vt_collector *c) {
     if (s) slot_release(c, c->done[i], s);
   }
   c->ndone = 0;
+  done_compact(c);
   if (c->capdone > 4096 && c->capdone / 4 > c->nopen + 1024) {
     /* give memory back, keeping the room reserved for open spans */
-    vt_id *d = realloc(c->done, (c->nopen + 1024) * sizeof *d);
+    vt_id *d = realloc(c->done_base, (c->nopen + 1024) * sizeof *d);
     if (d) {
-      c->done = d;
+      c->done = c->done_base = d;
       c->capdone = c->nopen + 1024;
     }
   }

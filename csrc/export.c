@@ -256,6 +256,11 @@ int vt_export_json(const vt_collector *c, vt_buf *b) {
     vt_buf_put(b, i ? ",\n" : "\n", i ? 2 : 1);
     vt_json_write_span(b, c, &v);
   }
+  if (c->dropped) { /* the spans not kept: the last element says how many */
+    vt_buf_puts(b, c->ndone ? ",\n{\"dropped_spans\":" : "\n{\"dropped_spans\":");
+    vt_buf_put_u64(b, c->dropped);
+    vt_buf_putc(b, '}');
+  }
   vt_buf_put(b, "\n]\n", 3);
   return b->failed ? VT_ENOMEM : VT_OK;
 }

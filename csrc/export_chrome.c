@@ -116,6 +116,8 @@ int vt_export_chrome(const vt_collector *c, vt_buf *b) {
   vt_buf_puts(b, c->trace_id);
   vt_buf_puts(b, "\",\"start_unix_ns\":");
   vt_buf_put_i64(b, base == INT64_MAX ? 0 : base);
+  vt_buf_puts(b, ",\"dropped_spans\":");
+  vt_buf_put_u64(b, c->dropped);
   vt_buf_puts(b, "},\"traceEvents\":[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,"
                  "\"tid\":0,\"args\":{\"name\":\"vmtrace ");
   vt_buf_puts(b, c->trace_id);

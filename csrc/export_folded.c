@@ -96,6 +96,11 @@ int vt_export_folded(const vt_collector *c, const vt_export_opts *o, vt_buf *b) 
     vt_buf_put_i64(b, w);
     vt_buf_putc(b, '\n');
   }
+  if (c->dropped && rc == VT_OK) { /* said, with weight 0: drawn nowhere */
+    vt_buf_puts(b, "vmtrace ");
+    vt_buf_put_u64(b, c->dropped);
+    vt_buf_puts(b, " spans dropped 0\n");
+  }
 out:
   vt_idmap_free(&pos);
   free(child_ns);

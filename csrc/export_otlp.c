@@ -282,11 +282,17 @@ int vt_export_otlp(const vt_collector *c, const vt_export_opts *o, vt_buf *b) {
   attr_str(&a, "telemetry.sdk.name", "vmtrace", 7);
   attr_str(&a, "telemetry.sdk.language", "lua", 3);
   attr_str(&a, "telemetry.sdk.version", VMTRACE_VERSION, strlen(VMTRACE_VERSION));
+  attr_sep(&a); /* spans the collector could not keep */
+  vt_buf_puts(b, "{\"key\":\"vmtrace.dropped_spans\",\"value\":{\"intValue\":\"");
+  vt_buf_put_u64(b, c->dropped);
+  vt_buf_puts(b, "\"}}");
   if (o->resource && cJSON_IsObject(o->resource)) {
     const cJSON *it;
     for (it = o->resource->child; it; it = it->next) {
       const char *k = it->string ? it->string : "";
-      if (!strcmp(k, "service.name") || !strncmp(k, "telemetry.sdk.", 14)) continue;
+      if (!strcmp(k, "service.name") || !strncmp(k, "telemetry.sdk.", 14) ||
+          !strcmp(k, "vmtrace.dropped_spans"))
+        continue;
       attr_sep(&a);
       stored_key_value(b, it);
     }

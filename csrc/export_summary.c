@@ -46,6 +46,11 @@ char *vt_collector_summary(const vt_collector *c, size_t *len) {
 
   if (n == 0) {
     vt_buf_puts(&b, "No spans recorded.");
+    if (c->dropped) {
+      vt_buf_puts(&b, " (");
+      vt_buf_put_u64(&b, c->dropped);
+      vt_buf_puts(&b, " dropped)");
+    }
     goto done;
   }
   if (n >= VT_NONE) goto oom;
@@ -80,7 +85,13 @@ char *vt_collector_summary(const vt_collector *c, size_t *len) {
   vt_buf_put_i64(&b, (int64_t)n);
   vt_buf_puts(&b, " spans, ");
   vt_buf_put_i64(&b, total_ms);
-  vt_buf_puts(&b, "ms total\n");
+  vt_buf_puts(&b, "ms total");
+  if (c->dropped) { /* only then: otherwise exactly the seed's header */
+    vt_buf_puts(&b, ", ");
+    vt_buf_put_u64(&b, c->dropped);
+    vt_buf_puts(&b, " dropped");
+  }
+  vt_buf_putc(&b, '\n');
   {
     size_t depth = 0;
     stack[0] = root_first;

@@ -140,8 +140,11 @@ struct vt_collector {
   vt_id next_id;
   vt_chunk **chunks; /* chunk k holds ids k*VT_CHUNK_SIZE+1 .. */
   size_t nchunks;
-  vt_id *done; /* completed ids in finish order */
+  vt_id *done; /* completed ids in finish order (the oldest may be evicted:
+                * done then moves ahead within done_base) */
+  vt_id *done_base;
   size_t ndone, capdone; /* capdone > ndone + nopen: finishing never fails */
+  size_t max_spans;      /* completed spans kept (0: no bound) */
   size_t nopen;
   vt_names names;
   vt_stack main;

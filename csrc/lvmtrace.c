@@ -1461,6 +1461,36 @@ static int l_elapsed_ms(lua_State *L) {
   return 1;
 }
 
+/* configure{max_spans = N}: settings of this state's collector; returns them
+ * as they now are. max_spans bounds the completed spans kept in memory (the
+ * oldest go and are counted as dropped); 0 or false: no bound. */
+static int l_configure(lua_State *L) {
+  vt_collector *c = STATE(L)->c;
+  if (!lua_isnoneornil(L, 1)) {
+    if (lua_type(L, 1) != LUA_TTABLE) type_error(L, "configure", 1, "table of settings");
+    lua_pushnil(L);
+    while (lua_next(L, 1)) { /* unknown settings are mistakes worth hearing of */
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      if (!k || strcmp(k, "max_spans"))
+        arg_error(L, "configure", 1, "unknown setting '%s' (expected max_spans)",
+                  k ? k : luaL_typename(L, -2));
+      lua_pop(L, 1);
+    }
+    if (lua_getfield(L, 1, "max_spans") != LUA_TNIL) {
+      lua_Integer n = 0;
+      int ok = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+      if (!ok) n = lua_tointegerx(L, -1, &ok);
+      if (!ok || n < 0)
+        arg_error(L, "configure", 1, "max_spans must be an integer >= 0 (0: no bound)");
+      vt_collector_set_max_spans(c, (size_t)n);
+    }
+  }
+  lua_createtable(L, 0, 1);
+  lua_pushinteger(L, (lua_Integer)vt_collector_max_spans(c));
+  lua_setfield(L, -2, "max_spans");
+  return 1;
+}
+
 static int l_generation(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)vt_collector_generation(STATE(L)->c));
   return 1;
@@ -1566,6 +1596,7 @@ static const luaL_Reg funcs[] = {
     {"monotonic_ms", l_monotonic_ms},
     {"stats", l_stats},
     {"generation", l_generation},
+    {"configure", l_configure},
     {"json_decode", l_json_decode},
     {"export", l_export},
     {"profile", l_profile},

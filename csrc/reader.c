@@ -517,11 +517,18 @@ static int load_array(loader *ld, const char *text, size_t len) {
   } else {
     for (;;) {
       cJSON *span;
+      int64_t dropped;
       ws(&j);
       ld->line = line_at(&at, (size_t)(j.p - text));
       span = value(&j);
       if (!span) break;
-      rc = import(ld, span, 0);
+      if (!vt_json_obj_get(span, "span_id", 7) && get_int(span, "dropped_spans", &dropped) &&
+          dropped >= 0) { /* how many spans the exporting collector dropped */
+        ld->c->dropped += (uint64_t)dropped;
+        rc = VT_OK;
+      } else {
+        rc = import(ld, span, 0);
+      }
       cJSON_Delete(span);
       if (rc != VT_OK) return rc;
       ws(&j);

@@ -96,8 +96,13 @@ int vt_collector_enabled(const vt_collector *c);
 const char *vt_collector_trace_id(const vt_collector *c);
 /* The 16 bytes of the trace uuid (OTLP / W3C trace id). */
 const unsigned char *vt_collector_trace_bytes(const vt_collector *c);
-/* Spans that could not be recorded (allocation failures). */
+/* Spans not kept: allocation failures and spans past max_spans. */
 uint64_t vt_collector_dropped(const vt_collector *c);
+/* Keep at most `max` completed spans (0: no bound). Past it the oldest
+ * completed spans are dropped and counted in vt_collector_dropped; hooks (the
+ * stream) have seen them already. */
+void vt_collector_set_max_spans(vt_collector *c, size_t max);
+size_t vt_collector_max_spans(const vt_collector *c);
 /* Counts up at every reset: an id is only meaningful with its generation. */
 uint64_t vt_collector_generation(const vt_collector *c);
 
