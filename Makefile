@@ -21,7 +21,7 @@ WARN = -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wmissing-prototypes
 ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L \
              -Icsrc -I$(LUA_INCDIR) $(DEP_CFLAGS)
 
-CORE_SRC = csrc/clock.c csrc/ids.c csrc/json.c csrc/names.c csrc/collector.c \
+CORE_SRC = csrc/alloc.c csrc/clock.c csrc/ids.c csrc/json.c csrc/names.c csrc/collector.c \
            csrc/export.c csrc/export_otlp.c csrc/export_chrome.c csrc/export_folded.c \
            csrc/export_profile.c csrc/stream.c csrc/reader.c \
            csrc/export_summary.c
@@ -34,7 +34,7 @@ HDRS = csrc/vmtrace.h csrc/internal.h
 
 MODULE = $(B)/vmtrace/core.so
 LIB = $(B)/libvmtrace.a
-C_TESTS = $(B)/test_core $(B)/test_states $(B)/replay_ops $(B)/replay_reader
+C_TESTS = $(B)/test_core $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/replay_reader
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -57,6 +57,10 @@ $(LIB): $(CORE_OBJ) $(BIND_OBJ)
 $(B)/test_core: tests/c/test_core.c tests/c/tap.h $(CORE_OBJ)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) \
 	  -pthread -o $@ tests/c/test_core.c $(CORE_OBJ) $(DEP_LIBS)
+
+$(B)/test_oom: tests/c/test_oom.c tests/c/tap.h $(CORE_OBJ)
+	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) \
+	  -o $@ tests/c/test_oom.c $(CORE_OBJ) $(DEP_LIBS)
 
 $(B)/test_states: tests/c/test_states.c tests/c/tap.h $(LIB)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc -I$(LUA_INCDIR) \

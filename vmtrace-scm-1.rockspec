@@ -21,7 +21,7 @@ build = {
   modules = {
     ["vmtrace.core"] = {
       sources = {
-        "csrc/clock.c", "csrc/ids.c", "csrc/json.c", "csrc/names.c",
+        "csrc/alloc.c", "csrc/clock.c", "csrc/ids.c", "csrc/json.c", "csrc/names.c",
         "csrc/collector.c", "csrc/export_summary.c", "csrc/export.c",
         "csrc/export_otlp.c", "csrc/export_chrome.c", "csrc/export_folded.c",
         "csrc/export_profile.c", "csrc/stream.c", "csrc/reader.c",

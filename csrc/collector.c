@@ -58,11 +58,11 @@ vt_slot *vt_slot_of(const vt_collector *c, vt_id id) {
 static void links_free(vt_link *l, size_t n) {
   size_t i;
   for (i = 0; i < n; i++) {
-    free((char *)l[i].trace_id);
-    free((char *)l[i].span_id);
+    vt_free((char *)l[i].trace_id);
+    vt_free((char *)l[i].span_id);
     cJSON_Delete(l[i].attributes);
   }
-  free(l);
+  vt_free(l);
 }
 
 static void extra_free(vt_extra *x) {
@@ -71,15 +71,15 @@ static void extra_free(vt_extra *x) {
   cJSON_Delete(x->meta);
   links_free(x->links, x->nlinks);
   for (i = 0; i < x->nevents; i++) {
-    free((char *)x->events[i].name);
+    vt_free((char *)x->events[i].name);
     cJSON_Delete(x->events[i].attributes);
   }
-  free(x->events);
-  free(x);
+  vt_free(x->events);
+  vt_free(x);
 }
 
 static vt_extra *extra_of(vt_slot *s) {
-  if (!s->x) s->x = calloc(1, sizeof *s->x);
+  if (!s->x) s->x = vt_calloc(1, sizeof *s->x);
   return s->x;
 }
 
@@ -91,7 +91,7 @@ static void slot_release(vt_collector *c, vt_id id, vt_slot *s) {
   extra_free(s->x);
   memset(s, 0, sizeof *s);
   if (--ch->live == 0 && c->next_id > (vt_id)(k + 1) * VT_CHUNK_SIZE) {
-    free(ch);
+    vt_free(ch);
     c->chunks[k] = NULL;
   }
 }
@@ -105,7 +105,7 @@ static void stamp(vt_collector *c) {
 }
 
 vt_collector *vt_collector_new(void) {
-  vt_collector *c = calloc(1, sizeof *c);
+  vt_collector *c = vt_calloc(1, sizeof *c);
   if (!c) return NULL;
   c->next_id = 1;
   c->main.prev = c->main.next = &c->main;
@@ -121,12 +121,12 @@ static void clear_spans(vt_collector *c) {
     size_t i;
     if (!ch) continue;
     for (i = 0; i < VT_CHUNK_SIZE; i++) extra_free(ch->s[i].x);
-    free(ch);
+    vt_free(ch);
   }
-  free(c->chunks);
+  vt_free(c->chunks);
   c->chunks = NULL;
   c->nchunks = 0;
-  free(c->done_base);
+  vt_free(c->done_base);
   c->done = c->done_base = NULL;
   c->ndone = c->capdone = c->nopen = 0;
 }
@@ -151,9 +151,9 @@ void vt_collector_free(vt_collector *c) {
   clear_spans(c);
   vt_names_free(&c->names);
   while (c->main.next != &c->main) vt_stack_free(c, c->main.next);
-  free(c->main.ids);
-  free(c->mocks);
-  free(c);
+  vt_free(c->main.ids);
+  vt_free(c->mocks);
+  vt_free(c);
 }
 
 void vt_collector_set_enabled(vt_collector *c, int on) {
@@ -183,7 +183,7 @@ void vt_collector_stats(const vt_collector *c, vt_stats *out) {
 vt_stack *vt_collector_main_stack(vt_collector *c) { return &c->main; }
 
 vt_stack *vt_stack_new(vt_collector *c, vt_id base_parent) {
-  vt_stack *st = calloc(1, sizeof *st);
+  vt_stack *st = vt_calloc(1, sizeof *st);
   if (!st) return NULL;
   st->base = base_parent;
   st->track = ++c->next_track;
@@ -205,8 +205,8 @@ void vt_stack_free(vt_collector *c, vt_stack *st) {
   st->prev->next = st->next;
   st->next->prev = st->prev;
   c->nstacks--;
-  free(st->ids);
-  free(st);
+  vt_free(st->ids);
+  vt_free(st);
 }
 
 vt_id vt_stack_current(const vt_collector *c, const vt_stack *st) {
@@ -235,7 +235,7 @@ static int64_t mock_mono(const vt_collector *c) {
 static int links_copy(vt_extra *x, vt_link *links, size_t n) {
   size_t i;
   int ok = x != NULL;
-  if (ok) ok = (x->links = calloc(n, sizeof *x->links)) != NULL;
+  if (ok) ok = (x->links = vt_calloc(n, sizeof *x->links)) != NULL;
   for (i = 0; i < n; i++) {
     vt_link *d;
     char *t = NULL, *s = NULL;
@@ -244,8 +244,8 @@ static int links_copy(vt_extra *x, vt_link *links, size_t n) {
       continue;
     }
     d = &x->links[i];
-    t = malloc(links[i].trace_id_len + 1);
-    s = malloc(links[i].span_id_len + 1);
+    t = vt_malloc(links[i].trace_id_len + 1);
+    s = vt_malloc(links[i].span_id_len + 1);
     d->attributes = links[i].attributes;
     d->trace_id = t;
     d->span_id = s;
@@ -279,18 +279,18 @@ static int chunk_new(vt_collector *c, size_t k) {
     size_t n = c->nchunks ? c->nchunks * 2 : 16;
     vt_chunk **d;
     while (n <= k) n *= 2;
-    d = realloc(c->chunks, n * sizeof *d);
+    d = vt_realloc(c->chunks, n * sizeof *d);
     if (!d) return 0;
     memset(d + c->nchunks, 0, (n - c->nchunks) * sizeof *d);
     c->chunks = d;
     c->nchunks = n;
   }
-  return c->chunks[k] || (c->chunks[k] = calloc(1, sizeof(vt_chunk))) != NULL;
+  return c->chunks[k] || (c->chunks[k] = vt_calloc(1, sizeof(vt_chunk))) != NULL;
 }
 
 static int stack_grow(vt_stack *st) {
   uint32_t cap = st->cap ? st->cap * 2 : 16;
-  vt_id *ids = realloc(st->ids, cap * sizeof *ids);
+  vt_id *ids = vt_realloc(st->ids, cap * sizeof *ids);
   if (!ids) return 0;
   st->ids = ids;
   st->cap = cap;
@@ -314,7 +314,7 @@ static int done_reserve(vt_collector *c) {
   if (c->capdone > c->ndone + c->nopen + 1) return 1;
   cap = c->capdone ? c->capdone * 2 : 1024;
   while (cap <= c->ndone + c->nopen + 1) cap *= 2;
-  d = realloc(c->done_base, cap * sizeof *d);
+  d = vt_realloc(c->done_base, cap * sizeof *d);
   if (!d) return 0;
   c->done = c->done_base = d;
   c->capdone = cap;
@@ -583,14 +583,14 @@ static int merge(vt_slot *s, cJSON *obj) {
   while (obj->child && rc == VT_OK) {
     cJSON *it = cJSON_DetachItemViaPointer(obj, obj->child);
     const char *k = it->string ? it->string : "";
-    char *raw = malloc(strlen(k) + 1);
+    char *raw = vt_malloc(strlen(k) + 1);
     if (!raw) {
       cJSON_Delete(it);
       rc = VT_ENOMEM;
       break;
     }
     rc = vt_json_obj_set(x->meta, raw, vt_str_decode(k, raw), it);
-    free(raw);
+    vt_free(raw);
   }
   cJSON_Delete(obj);
   return rc;
@@ -610,15 +610,15 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
   x = extra_of(s);
   if (x && x->nevents == x->capevents) {
     size_t cap = x->capevents ? x->capevents * 2 : 4;
-    vt_event *e = realloc(x->events, cap * sizeof *e);
+    vt_event *e = vt_realloc(x->events, cap * sizeof *e);
     if (e) {
       x->events = e;
       x->capevents = cap;
     }
   }
-  nm = malloc(name_len + 1);
+  nm = vt_malloc(name_len + 1);
   if (!x || x->nevents == x->capevents || !nm) {
-    free(nm);
+    vt_free(nm);
     cJSON_Delete(attributes);
     return VT_ENOMEM;
   }
@@ -665,7 +665,7 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v, cJSON *metadata,
   nm = vt_names_intern(&c->names, v->name, v->name_len);
   if (nm < 0 || !chunk_new(c, k)) goto fail;
   if (c->capdone <= c->ndone + c->nopen + 1 && !done_reserve(c)) goto fail;
-  if (!(x = calloc(1, sizeof *x))) goto fail;
+  if (!(x = vt_calloc(1, sizeof *x))) goto fail;
   if (nlinks && !links_copy(x, links, nlinks)) {
     links = NULL;
     nlinks = 0;
@@ -674,10 +674,10 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v, cJSON *metadata,
   links = NULL;
   nlinks = 0;
   if (nevents) {
-    if (!(x->events = calloc(nevents, sizeof *x->events))) goto fail;
+    if (!(x->events = vt_calloc(nevents, sizeof *x->events))) goto fail;
     x->capevents = nevents;
     for (i = 0; i < nevents; i++) {
-      char *nme = malloc(events[i].name_len + 1);
+      char *nme = vt_malloc(events[i].name_len + 1);
       if (!nme) goto fail;
       memcpy(nme, events[i].name, events[i].name_len);
       nme[events[i].name_len] = '\0';
@@ -755,7 +755,7 @@ void vt_collector_take(vt_collector *c) {
   done_compact(c);
   if (c->capdone > 4096 && c->capdone / 4 > c->nopen + 1024) {
     /* give memory back, keeping the room reserved for open spans */
-    vt_id *d = realloc(c->done_base, (c->nopen + 1024) * sizeof *d);
+    vt_id *d = vt_realloc(c->done_base, (c->nopen + 1024) * sizeof *d);
     if (d) {
       c->done = c->done_base = d;
       c->capdone = c->nopen + 1024;

@@ -111,8 +111,8 @@ static size_t id_hash(vt_id id) {
 int vt_idmap_init(vt_idmap *m, size_t n) {
   size_t cap = 16;
   while (cap < 2 * n) cap *= 2;
-  m->keys = calloc(cap, sizeof *m->keys);
-  m->vals = malloc(cap * sizeof *m->vals);
+  m->keys = vt_calloc(cap, sizeof *m->keys);
+  m->vals = vt_malloc(cap * sizeof *m->vals);
   m->mask = cap - 1;
   m->n = 0;
   if (!m->keys || !m->vals) {
@@ -123,8 +123,8 @@ int vt_idmap_init(vt_idmap *m, size_t n) {
 }
 
 void vt_idmap_free(vt_idmap *m) {
-  free(m->keys);
-  free(m->vals);
+  vt_free(m->keys);
+  vt_free(m->vals);
   m->keys = NULL;
   m->vals = NULL;
 }

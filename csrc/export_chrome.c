@@ -56,7 +56,7 @@ static uint32_t place(tracks *t, vt_buf *b, uint32_t track, int64_t start,
     size_t n = t->ntracks ? t->ntracks : 16;
     lane **d;
     while (n <= track) n *= 2;
-    d = realloc(t->by_track, n * sizeof *d);
+    d = vt_realloc(t->by_track, n * sizeof *d);
     if (!d) return 0;
     memset(d + t->ntracks, 0, (n - t->ntracks) * sizeof *d);
     t->by_track = d;
@@ -69,7 +69,7 @@ static uint32_t place(tracks *t, vt_buf *b, uint32_t track, int64_t start,
     if (marker || !l->n || l->ends[l->n - 1] >= end) break;
   }
   if (!l) { /* a new lane */
-    l = calloc(1, sizeof *l);
+    l = vt_calloc(1, sizeof *l);
     if (!l) return 0;
     l->tid = ++t->next_tid;
     *pl = l;
@@ -78,7 +78,7 @@ static uint32_t place(tracks *t, vt_buf *b, uint32_t track, int64_t start,
   if (!marker) {
     if (l->n == l->cap) {
       size_t cap = l->cap ? l->cap * 2 : 16;
-      int64_t *e = realloc(l->ends, cap * sizeof *e);
+      int64_t *e = vt_realloc(l->ends, cap * sizeof *e);
       if (!e) return 0;
       l->ends = e;
       l->cap = cap;
@@ -163,12 +163,12 @@ int vt_export_chrome(const vt_collector *c, vt_buf *b) {
     lane *l = t.by_track[i];
     while (l) {
       lane *next = l->next;
-      free(l->ends);
-      free(l);
+      vt_free(l->ends);
+      vt_free(l);
       l = next;
     }
   }
-  free(t.by_track);
+  vt_free(t.by_track);
   if (rc == VT_OK && b->failed) rc = VT_ENOMEM;
   return rc;
 }

@@ -53,7 +53,7 @@ int vt_export_folded(const vt_collector *c, const vt_export_opts *o, vt_buf *b) 
   memset(&pos, 0, sizeof pos);
   if (o->weight == VT_WEIGHT_TIME) { /* children's time, per parent */
     if (!vt_idmap_init(&pos, c->ndone) ||
-        !(child_ns = calloc(c->ndone ? c->ndone : 1, sizeof *child_ns))) {
+        !(child_ns = vt_calloc(c->ndone ? c->ndone : 1, sizeof *child_ns))) {
       rc = VT_ENOMEM;
       goto out;
     }
@@ -75,7 +75,7 @@ int vt_export_folded(const vt_collector *c, const vt_export_opts *o, vt_buf *b) 
     for (id = v.parent; id && vt_slot_of(c, id); id = vt_slot_of(c, id)->parent) {
       if (depth == cap) {
         size_t ncap = cap ? cap * 2 : 64;
-        vt_id *np = realloc(path, ncap * sizeof *np);
+        vt_id *np = vt_realloc(path, ncap * sizeof *np);
         if (!np) {
           rc = VT_ENOMEM;
           goto out;
@@ -103,8 +103,8 @@ int vt_export_folded(const vt_collector *c, const vt_export_opts *o, vt_buf *b) 
   }
 out:
   vt_idmap_free(&pos);
-  free(child_ns);
-  free(path);
+  vt_free(child_ns);
+  vt_free(path);
   if (rc == VT_OK && b->failed) rc = VT_ENOMEM;
   return rc;
 }

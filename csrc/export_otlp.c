@@ -38,13 +38,13 @@ static void stored_key_value(vt_buf *b, const cJSON *it) {
   if (!strchr(k, (char)0xC0)) {
     key_value(b, k, strlen(k), it);
   } else {
-    char *raw = malloc(strlen(k) + 1);
+    char *raw = vt_malloc(strlen(k) + 1);
     if (!raw) {
       b->failed = 1;
       return;
     }
     key_value(b, raw, vt_str_decode(k, raw), it);
-    free(raw);
+    vt_free(raw);
   }
 }
 

@@ -67,19 +67,35 @@ static void usage_add(usage *u, const cJSON *m) {
   if (cJSON_IsNumber(cost)) u->cost += cost->valuedouble;
 }
 
-static int add_int(cJSON *o, const char *k, int64_t v) {
-  cJSON *it = vt_json_int(v);
-  return it && cJSON_AddItemToObject(o, k, it);
+/* Set key k of o to v (consumed either way); 0 when out of memory. */
+static int put(cJSON *o, const char *k, cJSON *v) {
+  if (!o || !v) {
+    cJSON_Delete(v);
+    return 0;
+  }
+  return vt_json_obj_set(o, k, strlen(k), v) == VT_OK;
+}
+
+/* Append v (consumed either way) to the array a; 0 when out of memory. */
+static int push(cJSON *a, cJSON *v) {
+  if (!a || !v) {
+    cJSON_Delete(v);
+    return 0;
+  }
+  cJSON_AddItemToArray(a, v);
+  return 1;
 }
 
 static cJSON *usage_json(const usage *u) {
   cJSON *o = cJSON_CreateObject();
   size_t i;
-  if (!o) return NULL;
-  add_int(o, "calls", u->calls);
-  for (i = 0; i < 4; i++) add_int(o, token_keys[i], u->tokens[i]);
-  cJSON_AddNumberToObject(o, "cost_usd", u->cost);
-  return o;
+  int ok = o != NULL;
+  ok = ok && put(o, "calls", vt_json_int(u->calls));
+  for (i = 0; i < 4 && ok; i++) ok = put(o, token_keys[i], vt_json_int(u->tokens[i]));
+  ok = ok && put(o, "cost_usd", cJSON_CreateNumber(u->cost));
+  if (ok) return o;
+  cJSON_Delete(o);
+  return NULL;
 }
 
 /* A string of raw bytes as valid UTF-8 (U+FFFD for invalid sequences). */
@@ -95,11 +111,11 @@ static cJSON *text(const char *s, size_t len) {
 
 /* A stored string item as valid UTF-8. */
 static cJSON *stored_text(const cJSON *item) {
-  char *raw = malloc(strlen(item->valuestring) + 1);
+  char *raw = vt_malloc(strlen(item->valuestring) + 1);
   cJSON *v;
   if (!raw) return NULL;
   v = text(raw, vt_str_decode(item->valuestring, raw));
-  free(raw);
+  vt_free(raw);
   return v;
 }
 
@@ -107,25 +123,25 @@ static cJSON *call_entry(const vt_collector *c, vt_id id) {
   vt_span_view v;
   cJSON *e = cJSON_CreateObject();
   size_t i;
-  if (!e) return NULL;
+  int ok = e != NULL;
   vt_collector_get(c, id, &v);
-  add_int(e, "span_id", (int64_t)id);
-  cJSON_AddItemToObject(e, "name", text(v.name, v.name_len));
-  cJSON_AddNumberToObject(e, "duration_ms", ms(v.duration_ns));
+  ok = ok && put(e, "span_id", vt_json_int((int64_t)id));
+  ok = ok && put(e, "name", text(v.name, v.name_len));
+  ok = ok && put(e, "duration_ms", cJSON_CreateNumber(ms(v.duration_ns)));
   if (v.kind == VT_LLM_CALL) {
     const cJSON *model = vt_json_obj_get(v.metadata, "model", 5);
     const cJSON *cost = vt_json_obj_get(v.metadata, "cost_usd", 8);
-    if (cJSON_IsString(model))
-      cJSON_AddItemToObject(e, "model", stored_text(model));
+    if (cJSON_IsString(model)) ok = ok && put(e, "model", stored_text(model));
     for (i = 0; i < 2; i++)
-      add_int(e, token_keys[i], meta_int(v.metadata, token_keys[i]));
-    if (cJSON_IsNumber(cost)) cJSON_AddNumberToObject(e, "cost_usd", cost->valuedouble);
+      ok = ok && put(e, token_keys[i], vt_json_int(meta_int(v.metadata, token_keys[i])));
+    if (cJSON_IsNumber(cost)) ok = ok && put(e, "cost_usd", cJSON_CreateNumber(cost->valuedouble));
   } else {
     const cJSON *tool = vt_json_obj_get(v.metadata, "tool_name", 9);
-    if (cJSON_IsString(tool))
-      cJSON_AddItemToObject(e, "tool_name", stored_text(tool));
+    if (cJSON_IsString(tool)) ok = ok && put(e, "tool_name", stored_text(tool));
   }
-  return e;
+  if (ok) return e;
+  cJSON_Delete(e);
+  return NULL;
 }
 
 cJSON *vt_collector_profile(const vt_collector *c) {
@@ -159,7 +175,7 @@ cJSON *vt_collector_profile(const vt_collector *c) {
     if (v.parent == 0) { /* a root: track its children's coverage */
       if (nroots == caproots) {
         size_t cap = caproots ? caproots * 2 : 16;
-        root *r = realloc(roots, cap * sizeof *r);
+        root *r = vt_realloc(roots, cap * sizeof *r);
         if (!r) goto fail;
         roots = r;
         caproots = cap;
@@ -188,7 +204,7 @@ cJSON *vt_collector_profile(const vt_collector *c) {
     if (v.kind == VT_STEP) {
       if (nsteps == capsteps) {
         size_t cap = capsteps ? capsteps * 2 : 16;
-        step *st = realloc(steps, cap * sizeof *st);
+        step *st = vt_realloc(steps, cap * sizeof *st);
         if (!st) goto fail;
         steps = st;
         capsteps = cap;
@@ -222,11 +238,11 @@ cJSON *vt_collector_profile(const vt_collector *c) {
         for (m = 0; mn && m < nmodels && strcmp(models[m].model, mn); m++) {
         }
         if (mn && m == nmodels) { /* a model not seen yet */
-          usage *nu = realloc(models, (nmodels + 1) * sizeof *nu);
+          usage *nu = vt_realloc(models, (nmodels + 1) * sizeof *nu);
           if (nu) {
             models = nu;
             memset(&models[m], 0, sizeof *models);
-            if ((models[m].model = malloc(strlen(mn) + 1)) != NULL) {
+            if ((models[m].model = vt_malloc(strlen(mn) + 1)) != NULL) {
               strcpy(models[m].model, mn);
               nmodels++;
             }
@@ -247,66 +263,61 @@ cJSON *vt_collector_profile(const vt_collector *c) {
   }
   wall = c->ndone ? last - first : 0;
 
-  if (!(out = cJSON_CreateObject())) goto fail;
-  cJSON_AddItemToObject(out, "trace_id", cJSON_CreateString(c->trace_id));
-  add_int(out, "spans", (int64_t)c->ndone);
-  add_int(out, "dropped", (int64_t)c->dropped);
-  cJSON_AddNumberToObject(out, "wall_ms", ms(wall));
-  arr = cJSON_AddArrayToObject(out, "by_kind");
-  for (;;) { /* kinds by total time, longest first */
+  out = cJSON_CreateObject();
+  ok = out != NULL;
+  ok = ok && put(out, "trace_id", cJSON_CreateString(c->trace_id));
+  ok = ok && put(out, "spans", vt_json_int((int64_t)c->ndone));
+  ok = ok && put(out, "dropped", vt_json_int((int64_t)c->dropped));
+  ok = ok && put(out, "wall_ms", cJSON_CreateNumber(ms(wall)));
+  ok = ok && put(out, "by_kind", arr = cJSON_CreateArray());
+  while (ok) { /* kinds by total time, longest first */
     int best = -1;
     cJSON *e;
     for (k = 0; k < VT_KIND_COUNT; k++)
       if (kind_n[k] && (best < 0 || kind_ns[k] > kind_ns[best])) best = k;
-    if (best < 0 || !arr) break;
-    e = cJSON_CreateObject();
-    if (!e) goto fail;
-    cJSON_AddItemToArray(arr, e);
-    cJSON_AddStringToObject(e, "kind", vt_kind_name(best));
-    cJSON_AddNumberToObject(e, "total_ms", ms(kind_ns[best]));
-    add_int(e, "count", kind_n[best]);
-    cJSON_AddNumberToObject(e, "percent", wall ? 100.0 * (double)kind_ns[best] / (double)wall : 0);
+    if (best < 0) break;
+    ok = push(arr, e = cJSON_CreateObject());
+    ok = ok && put(e, "kind", cJSON_CreateString(vt_kind_name(best)));
+    ok = ok && put(e, "total_ms", cJSON_CreateNumber(ms(kind_ns[best])));
+    ok = ok && put(e, "count", vt_json_int(kind_n[best]));
+    ok = ok && put(e, "percent", cJSON_CreateNumber(
+                                     wall ? 100.0 * (double)kind_ns[best] / (double)wall : 0));
     kind_n[best] = 0;
   }
-  cJSON_AddNumberToObject(out, "residual_ms", ms(residual));
-  cJSON_AddNumberToObject(out, "residual_percent",
-                          wall ? 100.0 * (double)residual / (double)wall : 0);
-  arr = cJSON_AddArrayToObject(out, "top_llm_calls");
-  for (k = 0; k < llm.n && arr; k++) cJSON_AddItemToArray(arr, call_entry(c, llm.id[k]));
-  arr = cJSON_AddArrayToObject(out, "top_tool_calls");
-  for (k = 0; k < tool.n && arr; k++) cJSON_AddItemToArray(arr, call_entry(c, tool.id[k]));
-  arr = cJSON_AddArrayToObject(out, "steps");
-  for (i = 0; i < nsteps && arr; i++) {
+  ok = ok && put(out, "residual_ms", cJSON_CreateNumber(ms(residual)));
+  ok = ok && put(out, "residual_percent",
+                 cJSON_CreateNumber(wall ? 100.0 * (double)residual / (double)wall : 0));
+  ok = ok && put(out, "top_llm_calls", arr = cJSON_CreateArray());
+  for (k = 0; k < llm.n && ok; k++) ok = push(arr, call_entry(c, llm.id[k]));
+  ok = ok && put(out, "top_tool_calls", arr = cJSON_CreateArray());
+  for (k = 0; k < tool.n && ok; k++) ok = push(arr, call_entry(c, tool.id[k]));
+  ok = ok && put(out, "steps", arr = cJSON_CreateArray());
+  for (i = 0; i < nsteps && ok; i++) {
     vt_span_view v;
-    cJSON *e = cJSON_CreateObject();
+    cJSON *e;
     int64_t other;
-    if (!e) goto fail;
-    cJSON_AddItemToArray(arr, e);
     vt_collector_get(c, steps[i].id, &v);
     other = v.duration_ns - steps[i].llm_ns - steps[i].tool_ns;
-    add_int(e, "span_id", (int64_t)steps[i].id);
-    cJSON_AddItemToObject(e, "name", text(v.name, v.name_len));
-    cJSON_AddNumberToObject(e, "duration_ms", ms(v.duration_ns));
-    cJSON_AddNumberToObject(e, "llm_ms", ms(steps[i].llm_ns));
-    add_int(e, "llm_calls", steps[i].llm_calls);
-    cJSON_AddNumberToObject(e, "tool_ms", ms(steps[i].tool_ns));
-    add_int(e, "tool_calls", steps[i].tool_calls);
-    cJSON_AddNumberToObject(e, "other_ms", ms(other > 0 ? other : 0));
+    ok = push(arr, e = cJSON_CreateObject());
+    ok = ok && put(e, "span_id", vt_json_int((int64_t)steps[i].id));
+    ok = ok && put(e, "name", text(v.name, v.name_len));
+    ok = ok && put(e, "duration_ms", cJSON_CreateNumber(ms(v.duration_ns)));
+    ok = ok && put(e, "llm_ms", cJSON_CreateNumber(ms(steps[i].llm_ns)));
+    ok = ok && put(e, "llm_calls", vt_json_int(steps[i].llm_calls));
+    ok = ok && put(e, "tool_ms", cJSON_CreateNumber(ms(steps[i].tool_ns)));
+    ok = ok && put(e, "tool_calls", vt_json_int(steps[i].tool_calls));
+    ok = ok && put(e, "other_ms", cJSON_CreateNumber(ms(other > 0 ? other : 0)));
   }
-  if (!(totals = usage_json(&total)) || !(by_model = cJSON_CreateObject())) goto fail;
-  for (i = 0; i < nmodels; i++) {
-    cJSON *u = usage_json(&models[i]);
-    char *raw = malloc(strlen(models[i].model) + 1); /* the key, unescaped */
-    int rc = raw && u ? vt_json_obj_set(by_model, raw, vt_str_decode(models[i].model, raw), u)
-                      : (cJSON_Delete(u), VT_ENOMEM);
-    free(raw);
-    if (rc != VT_OK) goto fail;
+  ok = ok && put(out, "llm", totals = usage_json(&total));
+  ok = ok && put(totals, "by_model", by_model = cJSON_CreateObject());
+  for (i = 0; i < nmodels && ok; i++) {
+    char *raw = vt_malloc(strlen(models[i].model) + 1); /* the key, unescaped */
+    cJSON *u = raw ? usage_json(&models[i]) : NULL;
+    ok = u && vt_json_obj_set(by_model, raw, vt_str_decode(models[i].model, raw), u) == VT_OK;
+    vt_free(raw);
   }
-  cJSON_AddItemToObject(totals, "by_model", by_model);
-  by_model = NULL;
-  cJSON_AddItemToObject(out, "llm", totals);
-  totals = NULL;
-  goto done;
+  totals = by_model = NULL; /* owned by out now */
+  if (ok) goto done;
 fail:
   cJSON_Delete(out);
   out = NULL;
@@ -315,9 +326,9 @@ done:
   cJSON_Delete(by_model);
   vt_idmap_free(&step_at);
   vt_idmap_free(&root_at);
-  free(steps);
-  free(roots);
-  for (i = 0; i < nmodels; i++) free(models[i].model);
-  free(models);
+  vt_free(steps);
+  vt_free(roots);
+  for (i = 0; i < nmodels; i++) vt_free(models[i].model);
+  vt_free(models);
   return out;
 }

@@ -54,10 +54,10 @@ char *vt_collector_summary(const vt_collector *c, size_t *len) {
     goto done;
   }
   if (n >= VT_NONE) goto oom;
-  first = malloc(n * sizeof *first);
-  last = malloc(n * sizeof *last);
-  next = malloc(n * sizeof *next);
-  stack = malloc((n + 1) * sizeof *stack);
+  first = vt_malloc(n * sizeof *first);
+  last = vt_malloc(n * sizeof *last);
+  next = vt_malloc(n * sizeof *next);
+  stack = vt_malloc((n + 1) * sizeof *stack);
   if (!vt_idmap_init(&m, n) || !first || !last || !next || !stack) goto oom;
   for (i = 0; i < n; i++) {
     vt_idmap_put(&m, c->done[i], (uint32_t)i);
@@ -113,10 +113,10 @@ oom:
   b.failed = 1;
 done:
   vt_idmap_free(&m);
-  free(first);
-  free(last);
-  free(next);
-  free(stack);
+  vt_free(first);
+  vt_free(last);
+  vt_free(next);
+  vt_free(stack);
   vt_buf_putc(&b, '\0');
   if (b.failed) {
     vt_buf_free(&b);

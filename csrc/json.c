@@ -49,7 +49,7 @@ int vt_buf_grow(vt_buf *b, size_t extra) {
     }
     cap *= 2;
   }
-  p = realloc(b->p, cap);
+  p = vt_realloc(b->p, cap);
   if (!p) {
     b->failed = 1;
     return 0;
@@ -90,7 +90,7 @@ void vt_buf_put_i64(vt_buf *b, int64_t v) {
 }
 
 void vt_buf_free(vt_buf *b) {
-  free(b->p);
+  vt_free(b->p);
   b->p = NULL;
   b->n = b->cap = 0;
 }
@@ -370,13 +370,13 @@ static void write_stored_str(vt_buf *b, const char *s) {
     vt_json_write_str(b, s, len);
     return;
   }
-  tmp = malloc(len ? len : 1);
+  tmp = vt_malloc(len ? len : 1);
   if (!tmp) {
     b->failed = 1;
     return;
   }
   vt_json_write_str(b, tmp, vt_str_decode(s, tmp));
-  free(tmp);
+  vt_free(tmp);
 }
 
 /* serde_json (ryu) layout of a finite double. */

@@ -150,7 +150,7 @@ static cJSON *object_to_json(conv *cv, int idx, size_t count) {
   size_t n = 0, i;
   if (!obj) return oom(cv);
   if (count == 0) return obj;
-  items = malloc(count * sizeof *items);
+  items = vt_malloc(count * sizeof *items);
   if (!items) {
     cJSON_Delete(obj);
     return oom(cv);
@@ -189,7 +189,7 @@ static cJSON *object_to_json(conv *cv, int idx, size_t count) {
     cJSON_Delete(obj);
     obj = NULL;
   }
-  free(items);
+  vt_free(items);
   return obj;
 }
 
@@ -978,7 +978,7 @@ static int l_summary(lua_State *L) {
   char *s = vt_collector_summary(STATE(L)->c, &len);
   if (!s) return luaL_error(L, "vmtrace.summary: out of memory");
   lua_pushlstring(L, s, len);
-  free(s);
+  vt_free(s);
   return 1;
 }
 
@@ -1020,13 +1020,13 @@ static int dest_open(lua_State *L, int idx, dest *d) {
   errno = ENOMEM;
   if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
     d->f = fopen(path, "wb");
-  } else if ((d->tmp = malloc(strlen(path) + 32)) != NULL) {
+  } else if ((d->tmp = vt_malloc(strlen(path) + 32)) != NULL) {
     sprintf(d->tmp, "%s.tmp.%ld.%u", path, (long)getpid(), (unsigned)rand());
     d->f = fopen(d->tmp, "wb");
   }
   if (!d->f) {
     int e = errno;
-    free(d->tmp);
+    vt_free(d->tmp);
     d->tmp = NULL;
     lua_pushnil(L);
     lua_pushfstring(L, "vmtrace.export: cannot open %s: %s", path, strerror(e));
@@ -1049,7 +1049,7 @@ static int dest_close(lua_State *L, dest *d, int rc) {
         e = errno;
       }
       if (rc != VT_OK) remove(d->tmp);
-      free(d->tmp);
+      vt_free(d->tmp);
     }
   }
   if (rc == VT_OK) {
@@ -1112,7 +1112,7 @@ static int l_export(lua_State *L) {
     cJSON_Delete(resource);
     if (!s) return luaL_error(L, "vmtrace.export: out of memory");
     lua_pushlstring(L, s, len);
-    free(s);
+    vt_free(s);
     return 1;
   }
   if ((n = dest_open(L, 2, &d)) != 0) {

@@ -39,13 +39,13 @@ void vt_names_free(vt_names *t) {
   while (blk) {
     char *prev;
     memcpy(&prev, blk, sizeof prev);
-    free(blk);
+    vt_free(blk);
     blk = prev;
   }
   for (i = 0; i < t->n; i++) /* names too big for the arena */
-    if (t->v[i].len + 1 > ARENA_BLOCK / 4) free((char *)t->v[i].s);
-  free(t->v);
-  free(t->slots);
+    if (t->v[i].len + 1 > ARENA_BLOCK / 4) vt_free((char *)t->v[i].s);
+  vt_free(t->v);
+  vt_free(t->slots);
   vt_names_init(t);
 }
 
@@ -53,10 +53,10 @@ void vt_names_free(vt_names *t) {
 static char *arena_copy(vt_names *t, const char *s, size_t len) {
   char *d;
   if (len + 1 > ARENA_BLOCK / 4) {
-    d = malloc(len + 1);
+    d = vt_malloc(len + 1);
   } else {
     if (len + 1 > t->avail) {
-      char *blk = malloc(ARENA_BLOCK);
+      char *blk = vt_malloc(ARENA_BLOCK);
       if (!blk) return NULL;
       memcpy(blk, &t->arena, sizeof t->arena);
       t->arena = blk;
@@ -76,14 +76,14 @@ static char *arena_copy(vt_names *t, const char *s, size_t len) {
 
 static int rehash(vt_names *t) {
   uint32_t cap = t->mask ? (t->mask + 1) * 2 : 64, i;
-  uint32_t *slots = calloc(cap, sizeof *slots);
+  uint32_t *slots = vt_calloc(cap, sizeof *slots);
   if (!slots) return 0;
   for (i = 0; i < t->n; i++) {
     uint32_t j = t->v[i].hash & (cap - 1);
     while (slots[j]) j = (j + 1) & (cap - 1);
     slots[j] = i + 1;
   }
-  free(t->slots);
+  vt_free(t->slots);
   t->slots = slots;
   t->mask = cap - 1;
   return 1;
@@ -107,7 +107,7 @@ int64_t vt_names_intern(vt_names *t, const char *s, size_t len) {
   }
   if (t->n == t->cap) {
     uint32_t cap = t->cap ? t->cap * 2 : 64;
-    vt_name *v = realloc(t->v, cap * sizeof *v);
+    vt_name *v = vt_realloc(t->v, cap * sizeof *v);
     if (!v) return -1;
     t->v = v;
     t->cap = cap;

@@ -394,7 +394,7 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
   vt_event *events = NULL;
   size_t nlinks = 0, nevents = 0, i, namelen;
   char *namebuf;
-  int rc;
+  int rc, oom = 0;
   memset(&v, 0, sizeof v);
   if (!cJSON_IsObject(o)) return bad(ld, "%s", "a span must be a JSON object");
   if (!get_int(o, "span_id", &id) || id <= 0) return bad(ld, "%s", "span without a positive span_id");
@@ -424,21 +424,21 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
   v.parent = parent > 0 ? (vt_id)parent : 0;
   v.kind = (vt_kind)vt_kind_parse(kind, strlen(kind));
   v.track = (uint32_t)track;
-  namebuf = malloc(strlen(nm->valuestring) + 1);
+  namebuf = vt_malloc(strlen(nm->valuestring) + 1);
   if (!namebuf) return bad(ld, "%s", "out of memory");
   namelen = vt_str_decode(nm->valuestring, namebuf);
   v.name = namebuf;
   v.name_len = namelen;
   it = vt_json_obj_get(o, "metadata", 8);
-  if (cJSON_IsObject(it)) meta = cJSON_Duplicate(it, 1);
-  if (unfinished) {
+  if (cJSON_IsObject(it) && !(meta = cJSON_Duplicate(it, 1))) oom = 1;
+  if (unfinished && !oom) {
     if (!meta) meta = cJSON_CreateObject();
-    if (meta) vt_json_obj_set(meta, "unfinished", 10, cJSON_CreateTrue());
+    if (!meta || vt_json_obj_set(meta, "unfinished", 10, cJSON_CreateTrue()) != VT_OK) oom = 1;
   }
   it = vt_json_obj_get(o, "links", 5);
   if (cJSON_IsArray(it) && (nlinks = (size_t)cJSON_GetArraySize(it)) > 0) {
     const cJSON *l;
-    links = calloc(nlinks, sizeof *links);
+    links = vt_calloc(nlinks, sizeof *links);
     i = 0;
     for (l = it->child; l && links; l = l->next, i++) {
       const char *t = str_field(l, "trace_id"), *s = str_field(l, "span_id");
@@ -448,12 +448,13 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
       links[i].span_id = s ? s : "";
       links[i].span_id_len = strlen(links[i].span_id);
       links[i].attributes = cJSON_IsObject(a) ? cJSON_Duplicate(a, 1) : NULL;
+      if (cJSON_IsObject(a) && !links[i].attributes) oom = 1;
     }
   }
   it = vt_json_obj_get(o, "events", 6);
   if (cJSON_IsArray(it) && (nevents = (size_t)cJSON_GetArraySize(it)) > 0) {
     const cJSON *e;
-    events = calloc(nevents, sizeof *events);
+    events = vt_calloc(nevents, sizeof *events);
     i = 0;
     for (e = it->child; e && events; e = e->next, i++) {
       const char *en = str_field(e, "name");
@@ -465,17 +466,20 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
       if (get_ns(e, "offset_ns", "offset_ms", &events[i].offset_ns) < 0)
         events[i].offset_ns = 0;
       events[i].attributes = cJSON_IsObject(a) ? cJSON_Duplicate(a, 1) : NULL;
+      if (cJSON_IsObject(a) && !events[i].attributes) oom = 1;
     }
   }
-  if ((nlinks && !links) || (nevents && !events)) {
+  if (oom || (nlinks && !links) || (nevents && !events)) {
     rc = VT_ENOMEM;
     cJSON_Delete(meta);
+    for (i = 0; links && i < nlinks; i++) cJSON_Delete(links[i].attributes);
+    for (i = 0; events && i < nevents; i++) cJSON_Delete(events[i].attributes);
   } else {
     rc = vt_collector_import(ld->c, &v, meta, links, nlinks, events, nevents);
   }
-  free(namebuf);
-  free(links);
-  free(events);
+  vt_free(namebuf);
+  vt_free(links);
+  vt_free(events);
   if (rc == VT_EEXIST) {
     char num[24];
     snprintf(num, sizeof num, "%lld", (long long)id);

@@ -75,14 +75,14 @@ static void on_event(void *ud, const vt_collector *c, vt_hook_event ev, vt_id id
 }
 
 vt_stream *vt_stream_open(vt_collector *c, FILE *f, int owns, int flush_each) {
-  vt_stream *s = calloc(1, sizeof *s);
+  vt_stream *s = vt_calloc(1, sizeof *s);
   if (!s) return NULL;
   s->c = c;
   s->f = f;
   s->owns = owns;
   s->flush_each = flush_each;
   if (vt_collector_add_hook(c, on_event, s) != VT_OK) {
-    free(s);
+    vt_free(s);
     return NULL;
   }
   header(s, c);
@@ -99,6 +99,6 @@ int vt_stream_close(vt_stream *s) {
   if (s->owns && fclose(s->f) != 0 && !s->err) s->err = errno ? errno : EIO;
   err = s->err;
   vt_buf_free(&s->line);
-  free(s);
+  vt_free(s);
   return err;
 }

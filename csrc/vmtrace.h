@@ -81,6 +81,23 @@ typedef struct vt_event {
   cJSON *attributes;    /* object, or NULL */
 } vt_event;
 
+/* ---- memory ------------------------------------------------------------------ */
+
+/* Every allocation of the core, cJSON's included, goes through these. The
+ * allocator is process-wide (like cJSON's hooks): install it before any
+ * collector exists. NULL restores malloc/realloc/free. */
+typedef struct vt_allocator {
+  void *(*malloc_fn)(size_t size);
+  void *(*realloc_fn)(void *ptr, size_t size);
+  void (*free_fn)(void *ptr);
+} vt_allocator;
+void vt_set_allocator(const vt_allocator *a);
+void *vt_malloc(size_t n);
+void *vt_calloc(size_t n, size_t size);
+void *vt_realloc(void *p, size_t n);
+/* Frees what the core returns (summaries, export strings). */
+void vt_free(void *p);
+
 /* ---- collectors -------------------------------------------------------- */
 
 /* A new, disabled collector (NULL when out of memory). */
@@ -238,7 +255,7 @@ vt_id vt_collector_completed_id(const vt_collector *c, size_t i);
 /* Drop every completed span (after reading them): take_spans. */
 void vt_collector_take(vt_collector *c);
 
-/* The seed's format_summary text, malloc'd and NUL-terminated (free()), or
+/* The seed's format_summary text, NUL-terminated (vt_free it), or
  * NULL when out of memory. Linear in the number of spans. */
 char *vt_collector_summary(const vt_collector *c, size_t *len);
 
@@ -267,7 +284,7 @@ typedef struct vt_export_opts {
  * with the number of spans. VT_OK, VT_EIO (errno set) or VT_ENOMEM. */
 int vt_collector_export(const vt_collector *c, vt_format fmt,
                         const vt_export_opts *o, FILE *f);
-/* The same into a malloc'd, NUL-terminated string (free()), or NULL. */
+/* The same into a NUL-terminated string (vt_free it), or NULL. */
 char *vt_collector_export_string(const vt_collector *c, vt_format fmt,
                                  const vt_export_opts *o, size_t *len);
 /* The run profile as a JSON object (wall_ms, by_kind, residual_ms,

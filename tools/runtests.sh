@@ -36,6 +36,7 @@ case "$mode" in
   plain) ;;
   asan)
     B=build/asan
+    export VT_OOM_STEP=3 # test_oom: every 3rd allocation fails (all of them: make test)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     # leaks are checked in the C tests here and in busted under valgrind: with
@@ -44,6 +45,7 @@ case "$mode" in
     ;;
   valgrind)
     run="valgrind -q --keep-debuginfo=yes --error-exitcode=23 --leak-check=full --errors-for-leak-kinds=definite"
+    export VT_OOM_STEP=97 # test_oom under valgrind: a sample of the failing allocations
     ;;
   gc)
     helper="--helper=spec/gc_stress.lua"
@@ -52,7 +54,7 @@ case "$mode" in
 esac
 
 if [ "$mode" != gc ]; then
-  for t in test_core test_states; do
+  for t in test_core test_states test_oom; do
     $run "$B/$t" >"$tmp" 2>&1
     tally "$mode $t" $?
   done
