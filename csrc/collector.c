@@ -504,6 +504,15 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   return VT_OK;
 }
 
+/* May `key` go into the metadata object `m`: a key it has, or room left. */
+static int full_ok(const cJSON *m, const char *key, size_t len) {
+  const cJSON *it;
+  int n = 0;
+  for (it = m->child; it; it = it->next)
+    if (++n >= VT_MAX_KEYS) return vt_json_obj_get(m, key, len) != NULL;
+  return 1;
+}
+
 static int set_meta(vt_collector *c, vt_id id, const char *key, size_t len,
                     cJSON *value, int if_absent) {
   vt_slot *s = vt_slot_of(c, id);
@@ -523,6 +532,10 @@ static int set_meta(vt_collector *c, vt_id id, const char *key, size_t len,
   if (!x || !x->meta) {
     cJSON_Delete(value);
     return VT_ENOMEM;
+  }
+  if (VT_UNLIKELY(!full_ok(x->meta, key, len))) {
+    cJSON_Delete(value);
+    return VT_ELIMIT;
   }
   rc = vt_json_obj_set(x->meta, key, len, value);
   if (rc == VT_OK && s->state == VT_DONE && c->nhooks) fire(c, VT_HOOK_META, id);
@@ -556,6 +569,7 @@ int vt_collector_merge_metadata(vt_collector *c, vt_id id, cJSON *obj) {
 /* Set every key of the object `obj` (consumed) on the span in slot s. */
 static int merge(vt_slot *s, cJSON *obj) {
   vt_extra *x;
+  size_t len;
   int rc = VT_OK;
   if (!obj->child) {
     cJSON_Delete(obj);
@@ -568,10 +582,11 @@ static int merge(vt_slot *s, cJSON *obj) {
   }
   if (!x->meta) { /* the object becomes the metadata if its keys are sorted */
     const cJSON *it = obj->child;
+    int n = 1;
     while (it->next && it->string && it->next->string &&
            strcmp(it->string, it->next->string) < 0)
-      it = it->next;
-    if (!it->next && it->string) {
+      it = it->next, n++;
+    if (!it->next && it->string && n <= VT_MAX_KEYS) {
       x->meta = obj;
       return VT_OK;
     }
@@ -589,7 +604,13 @@ static int merge(vt_slot *s, cJSON *obj) {
       rc = VT_ENOMEM;
       break;
     }
-    rc = vt_json_obj_set(x->meta, raw, vt_str_decode(k, raw), it);
+    len = vt_str_decode(k, raw);
+    if (!full_ok(x->meta, raw, len)) {
+      cJSON_Delete(it);
+      rc = VT_ELIMIT;
+    } else {
+      rc = vt_json_obj_set(x->meta, raw, len, it);
+    }
     vt_free(raw);
   }
   cJSON_Delete(obj);

@@ -688,6 +688,11 @@ static vt_id start_with_opts(lua_State *L, lvt *S, const char *fn,
         cJSON_Delete(meta);
         meta = NULL;
         snprintf(cv.err, sizeof cv.err, "opts.metadata must have string keys");
+      } else if (meta && cJSON_GetArraySize(meta) > VT_MAX_KEYS) {
+        cJSON_Delete(meta);
+        meta = NULL;
+        snprintf(cv.err, sizeof cv.err, "opts.metadata has more than %d keys, the most one span takes",
+                 VT_MAX_KEYS);
       }
       if (!meta) {
         size_t i;
@@ -857,6 +862,9 @@ static int set_metadata_at(lua_State *L, lvt *S, const char *fn, vt_id id,
                  : vt_collector_set_metadata(S->c, id, key, klen,
                                              check_json(L, fn, k + 1, 0));
   if (rc == VT_ENOMEM) return luaL_error(L, "vmtrace.%s: out of memory", fn);
+  if (rc == VT_ELIMIT)
+    return arg_error(L, fn, k, "span %I already has %d metadata keys, the most one span takes",
+                     (LUAI_UACINT)id, VT_MAX_KEYS);
   lua_pushboolean(L, rc == VT_OK);
   return 1;
 }
@@ -1448,6 +1456,9 @@ static int l_merge(lua_State *L) {
   }
   rc = vt_collector_merge_metadata(S->c, id, check_json(L, "_merge", 2, 1));
   if (rc == VT_ENOMEM) return luaL_error(L, "vmtrace._merge: out of memory");
+  if (rc == VT_ELIMIT)
+    return arg_error(L, "_merge", 2, "span %I would have more than %d metadata keys",
+                     (LUAI_UACINT)id, VT_MAX_KEYS);
   lua_pushboolean(L, rc == VT_OK);
   return 1;
 }

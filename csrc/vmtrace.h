@@ -33,6 +33,10 @@ extern "C" {
 #define VMTRACE_VERSION "0.1.0"
 
 typedef uint64_t vt_id;
+
+/* Metadata keys one span may hold: a bound on memory and on the linear cost
+ * of keeping its keys sorted. A new key past it is refused (VT_ELIMIT). */
+#define VT_MAX_KEYS 10000
 typedef struct vt_collector vt_collector;
 typedef struct vt_stack vt_stack;
 
@@ -43,7 +47,8 @@ typedef enum vt_status {
   VT_EEXIST = 2,    /* set_metadata_if_absent: the key was already there */
   VT_ENOMEM = 3,    /* an allocation failed; the collector is unchanged */
   VT_EINVAL = 4,    /* a malformed argument */
-  VT_EIO = 5        /* an output error */
+  VT_EIO = 5,       /* an output error */
+  VT_ELIMIT = 6     /* a span already has VT_MAX_KEYS metadata keys */
 } vt_status;
 
 /* Span kinds, in the seed's order. */
