@@ -98,10 +98,78 @@ static void slot_release(vt_collector *c, vt_id id, vt_slot *s) {
 
 /* ---- collectors ------------------------------------------------------------ */
 
+/* The sampler's decision for the current trace. */
+static void decide(vt_collector *c) {
+  int parent = c->sampler >= VT_SAMPLER_PARENT_ALWAYS_ON;
+  if (parent && c->remote_parent) {
+    c->sampled = c->remote_flags & 1;
+    return;
+  }
+  switch (c->sampler) {
+    case VT_SAMPLER_ALWAYS_OFF:
+    case VT_SAMPLER_PARENT_ALWAYS_OFF: c->sampled = 0; break;
+    case VT_SAMPLER_RATIO:
+    case VT_SAMPLER_PARENT_RATIO: c->sampled = vt_trace_sampled(c->trace_bytes, c->ratio); break;
+    default: c->sampled = 1;
+  }
+}
+
 static void stamp(vt_collector *c) {
   c->epoch_ns = vt_clock_mono_ns();
   c->wall_epoch_ns = vt_clock_wall_ns();
   vt_trace_id_new(c->trace_bytes, c->trace_id, &c->span_salt);
+  c->remote_parent = 0;
+  c->remote_flags = 0;
+  decide(c);
+}
+
+void vt_collector_set_sampler(vt_collector *c, vt_sampler s, double ratio) {
+  c->sampler = s;
+  c->ratio = ratio;
+  decide(c);
+}
+
+int vt_collector_sampled(const vt_collector *c) { return c->sampled; }
+uint64_t vt_collector_remote_parent(const vt_collector *c) { return c->remote_parent; }
+
+int vt_collector_continue_trace(vt_collector *c, const char *header, size_t len) {
+  unsigned char trace[16];
+  uint64_t parent;
+  unsigned flags;
+  if (!vt_traceparent_parse(header, len, trace, &parent, &flags)) return VT_EINVAL;
+  memcpy(c->trace_bytes, trace, 16);
+  vt_trace_id_text(trace, c->trace_id);
+  c->remote_parent = parent;
+  c->remote_flags = flags;
+  decide(c);
+  if (c->nhooks) fire(c, VT_HOOK_CONTEXT, 0);
+  return VT_OK;
+}
+
+int vt_collector_traceparent(const vt_collector *c, vt_id id, char out[56]) {
+  static const char hexd[] = "0123456789abcdef";
+  uint64_t span;
+  int i;
+  if (id) {
+    if (!vt_slot_of(c, id)) return VT_ENOTFOUND;
+    span = vt_collector_otel_span_id(c, id);
+  } else if (c->remote_parent) {
+    span = c->remote_parent;
+  } else {
+    return VT_ENOTFOUND;
+  }
+  memcpy(out, "00-", 3);
+  for (i = 0; i < 16; i++) {
+    out[3 + 2 * i] = hexd[c->trace_bytes[i] >> 4];
+    out[4 + 2 * i] = hexd[c->trace_bytes[i] & 15];
+  }
+  out[35] = '-';
+  for (i = 15; i >= 0; i--, span >>= 4) out[36 + i] = hexd[span & 15];
+  out[52] = '-';
+  out[53] = '0';
+  out[54] = c->sampled ? '1' : '0';
+  out[55] = '\0';
+  return VT_OK;
 }
 
 vt_collector *vt_collector_new(void) {

@@ -202,6 +202,12 @@ void vt_json_write_span(vt_buf *b, const vt_collector *c, const vt_span_view *v)
   vt_buf_putc(b, '"');
   vt_buf_put_hex64(b, vt_collector_otel_span_id(c, v->id));
   vt_buf_putc(b, '"');
+  if (!v->parent && c->remote_parent) { /* a root of a joined remote trace */
+    put_key(b, "remote_parent_span_id");
+    vt_buf_putc(b, '"');
+    vt_buf_put_hex64(b, c->remote_parent);
+    vt_buf_putc(b, '"');
+  }
   if (v->metadata && v->metadata->child) {
     put_key(b, "metadata");
     vt_json_write(b, v->metadata);

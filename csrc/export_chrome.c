@@ -151,6 +151,10 @@ int vt_export_chrome(const vt_collector *c, vt_buf *b) {
     if (v.parent) {
       vt_buf_puts(b, ",\"parent_id\":");
       vt_buf_put_u64(b, v.parent);
+    } else if (c->remote_parent) {
+      vt_buf_puts(b, ",\"remote_parent_span_id\":\"");
+      vt_buf_put_hex64(b, c->remote_parent);
+      vt_buf_putc(b, '"');
     }
     if (v.metadata && v.metadata->child) {
       vt_buf_puts(b, ",\"metadata\":");

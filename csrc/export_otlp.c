@@ -212,9 +212,9 @@ static void span(vt_buf *b, const vt_collector *c, const vt_span_view *v) {
   vt_buf_puts(b, "\",\"spanId\":\"");
   vt_buf_put_hex64(b, vt_collector_otel_span_id(c, v->id));
   vt_buf_putc(b, '"');
-  if (v->parent) {
+  if (v->parent || c->remote_parent) { /* a root's parent: the remote span */
     vt_buf_puts(b, ",\"parentSpanId\":\"");
-    vt_buf_put_hex64(b, vt_collector_otel_span_id(c, v->parent));
+    vt_buf_put_hex64(b, v->parent ? vt_collector_otel_span_id(c, v->parent) : c->remote_parent);
     vt_buf_putc(b, '"');
   }
   vt_buf_puts(b, ",\"name\":");

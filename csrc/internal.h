@@ -161,6 +161,11 @@ struct vt_collector {
     void *ud;
   } hooks[8];
   int nhooks;
+  uint64_t remote_parent; /* the remote span joined (0: none) */
+  unsigned remote_flags;
+  vt_sampler sampler;
+  double ratio;
+  int sampled; /* the sampler's decision for this trace */
   unsigned char trace_bytes[16];
   uint64_t span_salt; /* random per collector, for exported span ids */
   char trace_id[48];
@@ -214,5 +219,6 @@ VT_HIDDEN void vt_names_free(vt_names *t);
 VT_HIDDEN int64_t vt_names_intern(vt_names *t, const char *s, size_t len);
 VT_HIDDEN void vt_trace_id_new(unsigned char bytes[16], char text[48],
                                uint64_t *salt);
+VT_HIDDEN void vt_trace_id_text(const unsigned char bytes[16], char text[48]);
 
 #endif

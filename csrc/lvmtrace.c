@@ -47,11 +47,14 @@ typedef struct lvt {
   int closed_mt_ref; /* registry ref: metatable of closed span handles */
   int dispatch_ref; /* registry ref: the Lua sink dispatcher, or LUA_NOREF */
   vt_stream *stream; /* the NDJSON stream, or NULL */
+  int warned_context; /* an invalid traceparent was reported */
   int trace_ref;    /* registry ref: trace id string */
   char trace_cached[48];
 } lvt;
 
 #define STATE(L) ((lvt *)lua_touserdata(L, lua_upvalueindex(1)))
+
+static vt_id current_of(lua_State *L, lvt *S);
 
 /* ---- errors ------------------------------------------------------------------ */
 
@@ -439,14 +442,51 @@ static void push_link(lua_State *L, lvt *S, vt_id id) {
 
 /* ---- the switch ------------------------------------------------------------------ */
 
+/* An invalid traceparent is ignored, as the W3C specification says; the
+ * first one a state sees is reported on stderr. */
+static int join(lvt *S, const char *header, size_t len, const char *from) {
+  if (vt_collector_continue_trace(S->c, header, len) == VT_OK) return 1;
+  if (!S->warned_context) {
+    S->warned_context = 1;
+    fprintf(stderr, "vmtrace: ignoring an invalid traceparent (%s); "
+                    "tracing goes on in a trace of its own\n", from);
+  }
+  return 0;
+}
+
 static int l_enable(lua_State *L) {
+  lvt *S = STATE(L);
+  const char *tp;
   int on = 1;
   if (!lua_isnoneornil(L, 1)) {
     if (lua_type(L, 1) != LUA_TBOOLEAN) type_error(L, "enable", 1, "boolean");
     on = lua_toboolean(L, 1);
   }
-  vt_collector_set_enabled(STATE(L)->c, on);
+  vt_collector_set_enabled(S->c, on);
+  if (on && (tp = getenv("TRACEPARENT")) != NULL && *tp) /* started by a traced process */
+    join(S, tp, strlen(tp), "the TRACEPARENT environment variable");
   return 0;
+}
+
+/* continue_trace(header): join the remote trace of a W3C traceparent
+ * header; true, or false (with one warning) for an invalid header. */
+static int l_continue_trace(lua_State *L) {
+  size_t len;
+  const char *h = check_str(L, "continue_trace", 1, &len);
+  lua_pushboolean(L, join(STATE(L), h, len, "vmtrace.continue_trace"));
+  return 1;
+}
+
+/* traceparent([id]): the W3C header naming span id (by default the current
+ * span, else the remote parent joined), or nil. */
+static int l_traceparent(lua_State *L) {
+  lvt *S = STATE(L);
+  char out[56];
+  vt_id id = lua_isnoneornil(L, 1) ? current_of(L, S) : check_id(L, "traceparent", 1);
+  if (lua_isnoneornil(L, 1) && id && !vt_slot_of(S->c, id)) id = 0;
+  if (vt_collector_traceparent(S->c, id, out) != VT_OK) return 0;
+  lua_pushstring(L, out);
+  return 1;
 }
 
 static int l_disable(lua_State *L) {
@@ -1613,6 +1653,8 @@ static const luaL_Reg funcs[] = {
     {"profile", l_profile},
     {"_write", l_write},
     {"stream", l_stream},
+    {"continue_trace", l_continue_trace},
+    {"traceparent", l_traceparent},
     {"load", l_load},
     {"_start_always", l_start_always},
     {"_instant", l_instant},

@@ -420,6 +420,10 @@ static int import(loader *ld, const cJSON *o, int unfinished) {
   }
   if (v.start_unix_ns + v.duration_ns > ld->last_ns) ld->last_ns = v.start_unix_ns + v.duration_ns;
   take_trace(ld, str_field(o, "trace_id"), NULL, (vt_id)id, str_field(o, "otel_span_id"));
+  if (parent <= 0) { /* a root of a joined remote trace knows the remote span */
+    const char *rp = str_field(o, "remote_parent_span_id");
+    if (rp && strlen(rp) == 16) ld->c->remote_parent = strtoull(rp, NULL, 16);
+  }
   v.id = (vt_id)id;
   v.parent = parent > 0 ? (vt_id)parent : 0;
   v.kind = (vt_kind)vt_kind_parse(kind, strlen(kind));
@@ -612,6 +616,14 @@ static int load_stream(loader *ld, const char *text, size_t len) {
         rc = import(ld, span, 0);
       }
       cJSON_Delete(span);
+    } else if (type && !strcmp(type, "context")) { /* joined a remote trace */
+      const char *t = str_field(o, "trace_id"), *rp = str_field(o, "remote_parent_span_id");
+      int64_t flags = 0;
+      ld->have_trace = 0;
+      take_trace(ld, t, NULL, 0, NULL);
+      ld->have_trace = 1;
+      if (rp && strlen(rp) == 16) ld->c->remote_parent = strtoull(rp, NULL, 16);
+      if (get_int(o, "remote_flags", &flags)) ld->c->remote_flags = (unsigned)flags;
     } else if (type && !strcmp(type, "meta")) {
       int64_t id = 0;
       cJSON *m = cJSON_DetachItemFromObjectCaseSensitive(o, "metadata");

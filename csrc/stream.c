@@ -8,6 +8,7 @@
  *   {"type":"start","span":{...the span as the JSON export writes it...}}
  *   {"type":"end","span":{...}}
  *   {"type":"meta","span_id":N,"metadata":{...}}   (late metadata)
+ *   {"type":"context","trace_id":...,"remote_parent_span_id":...}  (joined)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -55,6 +56,17 @@ static void on_event(void *ud, const vt_collector *c, vt_hook_event ev, vt_id id
   vt_span_view v;
   if (ev == VT_HOOK_RESET) {
     header(s, c);
+    return;
+  }
+  if (ev == VT_HOOK_CONTEXT) { /* joined a remote trace */
+    vt_buf_puts(b, "{\"type\":\"context\",\"trace_id\":\"");
+    vt_buf_puts(b, c->trace_id);
+    vt_buf_puts(b, "\",\"remote_parent_span_id\":\"");
+    vt_buf_put_hex64(b, c->remote_parent);
+    vt_buf_puts(b, "\",\"remote_flags\":");
+    vt_buf_put_u64(b, c->remote_flags);
+    vt_buf_putc(b, '}');
+    emit(s);
     return;
   }
   if (vt_collector_get(c, id, &v) != VT_OK) return;

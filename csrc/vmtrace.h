@@ -192,13 +192,47 @@ int vt_collector_elapsed(const vt_collector *c, vt_id id, int64_t *ns);
 int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
                               size_t name_len, cJSON *attributes);
 
+/* ---- trace context (W3C) and sampling ----------------------------------------- */
+
+/* Join a remote trace from a W3C traceparent header: its trace id becomes the
+ * collector's and its span the parent of every root span in the exports.
+ * VT_EINVAL (and nothing changes) for a header the specification calls
+ * invalid: version ff, all-zero ids, wrong lengths, uppercase hex. */
+int vt_collector_continue_trace(vt_collector *c, const char *header, size_t len);
+/* The traceparent header for span id (0: the remote parent joined, if any):
+ * "00-<trace>-<span>-<flags>" into out (56 bytes with the NUL); VT_OK or
+ * VT_ENOTFOUND. */
+int vt_collector_traceparent(const vt_collector *c, vt_id id, char out[56]);
+/* The remote parent span id joined (its 8 bytes), or 0. */
+uint64_t vt_collector_remote_parent(const vt_collector *c);
+/* Parse a traceparent header (1 when valid). */
+int vt_traceparent_parse(const char *s, size_t len, unsigned char trace[16],
+                         uint64_t *parent, unsigned *flags);
+
+/* OpenTelemetry samplers (OTEL_TRACES_SAMPLER): the decision is made per
+ * trace, from the trace id (the same in every process) or the remote
+ * parent's sampled flag, and is what vt_collector_sampled says. */
+typedef enum vt_sampler {
+  VT_SAMPLER_ALWAYS_ON,
+  VT_SAMPLER_ALWAYS_OFF,
+  VT_SAMPLER_RATIO,
+  VT_SAMPLER_PARENT_ALWAYS_ON,
+  VT_SAMPLER_PARENT_ALWAYS_OFF,
+  VT_SAMPLER_PARENT_RATIO
+} vt_sampler;
+void vt_collector_set_sampler(vt_collector *c, vt_sampler s, double ratio);
+int vt_collector_sampled(const vt_collector *c);
+/* Is a trace with this id sampled at `ratio` (0..1)? */
+int vt_trace_sampled(const unsigned char trace[16], double ratio);
+
 /* ---- hooks ------------------------------------------------------------------ */
 
 typedef enum vt_hook_event {
   VT_HOOK_START, /* a span started (readable with vt_collector_get) */
   VT_HOOK_END,   /* a span finished */
   VT_HOOK_META,  /* metadata was added to a completed span */
-  VT_HOOK_RESET  /* the collector was reset (new trace id); id is 0 */
+  VT_HOOK_RESET,  /* the collector was reset (new trace id); id is 0 */
+  VT_HOOK_CONTEXT /* the collector joined a remote trace; id is 0 */
 } vt_hook_event;
 
 typedef void (*vt_hook_fn)(void *ud, const vt_collector *c, vt_hook_event ev,
