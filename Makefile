@@ -7,8 +7,8 @@ LUA ?= lua$(LUA_VERSION)
 PKG_CONFIG ?= pkg-config
 LUA_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir lua$(LUA_VERSION) 2>/dev/null)/lua$(LUA_VERSION)
 LUA_LIBS ?= $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION) 2>/dev/null)
-DEP_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcjson uuid 2>/dev/null)
-DEP_LIBS ?= -lcjson -luuid -lm
+DEP_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcjson uuid libcurl zlib 2>/dev/null)
+DEP_LIBS ?= -lcjson -luuid -lcurl -lz -lm -pthread
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
@@ -23,7 +23,7 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=20080
 
 CORE_SRC = csrc/alloc.c csrc/clock.c csrc/ids.c csrc/json.c csrc/names.c csrc/collector.c \
            csrc/export.c csrc/export_otlp.c csrc/export_chrome.c csrc/export_folded.c \
-           csrc/export_profile.c csrc/stream.c csrc/reader.c \
+           csrc/export_profile.c csrc/stream.c csrc/reader.c csrc/otlp_http.c \
            csrc/export_summary.c
 # B is the build directory: build/ for the normal build, build/asan/ for the
 # AddressSanitizer + UndefinedBehaviorSanitizer one (make asan).

@@ -77,9 +77,13 @@ void vt_buf_put_text(vt_buf *b, const char *s, size_t len, int folded) {
 /* ---- ids ---------------------------------------------------------------------- */
 
 uint64_t vt_collector_otel_span_id(const vt_collector *c, vt_id id) {
+  return vt_otel_id(c->span_salt, id);
+}
+
+uint64_t vt_otel_id(uint64_t salt, vt_id id) {
   /* splitmix64's finalizer is a bijection: distinct ids of one collector
    * never collide, and the random salt keeps processes apart */
-  uint64_t z = c->span_salt + id;
+  uint64_t z = salt + id;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   z ^= z >> 31;

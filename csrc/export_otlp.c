@@ -156,11 +156,16 @@ static int trace_hex(const char *s, size_t len, char out[33]) {
   return n == 32 && strspn(out, "0") != 32;
 }
 
-static void links(vt_buf *b, const vt_collector *c, const vt_span_view *v) {
+static void links(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
   size_t i;
   int n = 0;
   char own[33];
-  trace_hex(c->trace_id, strlen(c->trace_id), own);
+  for (i = 0; i < 16; i++) {
+    static const char hexd[] = "0123456789abcdef";
+    own[2 * i] = hexd[x->trace[i] >> 4];
+    own[2 * i + 1] = hexd[x->trace[i] & 15];
+  }
+  own[32] = '\0';
   for (i = 0; i < v->nlinks; i++) {
     const vt_link *l = &v->links[i];
     char th[33], sh[17];
@@ -173,8 +178,7 @@ static void links(vt_buf *b, const vt_collector *c, const vt_span_view *v) {
       if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) hex = 0;
     }
     if (dec && strcmp(th, own) == 0) { /* a local span: its exported id */
-      vt_hex64(vt_collector_otel_span_id(c, (vt_id)strtoull(l->span_id, NULL, 10)),
-               sh);
+      vt_hex64(vt_otel_id(x->salt, (vt_id)strtoull(l->span_id, NULL, 10)), sh);
     } else if (hex && strspn(l->span_id, "0") != 16) {
       memcpy(sh, l->span_id, 16);
     } else {
@@ -203,18 +207,18 @@ static void put_nanos(vt_buf *b, const char *key, int64_t ns) {
   vt_buf_putc(b, '"');
 }
 
-static void span(vt_buf *b, const vt_collector *c, const vt_span_view *v) {
+void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
   attrs a;
   const cJSON *it, *status;
   size_t i;
   vt_buf_puts(b, "{\"traceId\":\"");
-  vt_buf_put_hex(b, c->trace_bytes, 16);
+  vt_buf_put_hex(b, x->trace, 16);
   vt_buf_puts(b, "\",\"spanId\":\"");
-  vt_buf_put_hex64(b, vt_collector_otel_span_id(c, v->id));
+  vt_buf_put_hex64(b, vt_otel_id(x->salt, v->id));
   vt_buf_putc(b, '"');
-  if (v->parent || c->remote_parent) { /* a root's parent: the remote span */
+  if (v->parent || x->remote_parent) { /* a root's parent: the remote span */
     vt_buf_puts(b, ",\"parentSpanId\":\"");
-    vt_buf_put_hex64(b, v->parent ? vt_collector_otel_span_id(c, v->parent) : c->remote_parent);
+    vt_buf_put_hex64(b, v->parent ? vt_otel_id(x->salt, v->parent) : x->remote_parent);
     vt_buf_putc(b, '"');
   }
   vt_buf_puts(b, ",\"name\":");
@@ -255,7 +259,7 @@ static void span(vt_buf *b, const vt_collector *c, const vt_span_view *v) {
   }
   if (v->nlinks) {
     vt_buf_puts(b, ",\"links\":[");
-    links(b, c, v);
+    links(b, x, v);
     vt_buf_putc(b, ']');
   }
   status = vt_json_obj_get(v->metadata, "status", 6);
@@ -271,10 +275,15 @@ static void span(vt_buf *b, const vt_collector *c, const vt_span_view *v) {
   vt_buf_putc(b, '}');
 }
 
-int vt_export_otlp(const vt_collector *c, const vt_export_opts *o, vt_buf *b) {
+void vt_otlp_ctx_of(const vt_collector *c, vt_otlp_ctx *x) {
+  memcpy(x->trace, c->trace_bytes, 16);
+  x->salt = c->span_salt;
+  x->remote_parent = c->remote_parent;
+}
+
+void vt_otlp_write_head(vt_buf *b, const vt_export_opts *o, uint64_t dropped) {
   const char *service = o->service_name ? o->service_name : "unknown_service";
   attrs a;
-  size_t i;
   vt_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
   a.b = b;
   a.n = 0;
@@ -284,7 +293,7 @@ int vt_export_otlp(const vt_collector *c, const vt_export_opts *o, vt_buf *b) {
   attr_str(&a, "telemetry.sdk.version", VMTRACE_VERSION, strlen(VMTRACE_VERSION));
   attr_sep(&a); /* spans the collector could not keep */
   vt_buf_puts(b, "{\"key\":\"vmtrace.dropped_spans\",\"value\":{\"intValue\":\"");
-  vt_buf_put_u64(b, c->dropped);
+  vt_buf_put_u64(b, dropped);
   vt_buf_puts(b, "\"}}");
   if (o->resource && cJSON_IsObject(o->resource)) {
     const cJSON *it;
@@ -299,13 +308,21 @@ int vt_export_otlp(const vt_collector *c, const vt_export_opts *o, vt_buf *b) {
   }
   vt_buf_puts(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"vmtrace\",\"version\":\"" VMTRACE_VERSION
                  "\"},\"spans\":[");
+}
+
+void vt_otlp_write_tail(vt_buf *b) { vt_buf_puts(b, "\n]}]}]}\n"); }
+
+int vt_export_otlp(const vt_collector *c, const vt_export_opts *o, vt_buf *b) {
+  vt_otlp_ctx x;
+  size_t i;
+  vt_otlp_ctx_of(c, &x);
+  vt_otlp_write_head(b, o, c->dropped);
   for (i = 0; i < c->ndone && !b->failed; i++) {
     vt_span_view v;
     vt_collector_get(c, c->done[i], &v);
-    if (i) vt_buf_put(b, ",\n", 2);
-    else vt_buf_putc(b, '\n');
-    span(b, c, &v);
+    vt_buf_put(b, i ? ",\n" : "\n", i ? 2 : 1);
+    vt_otlp_write_span(b, &x, &v);
   }
-  vt_buf_puts(b, "\n]}]}]}\n");
+  vt_otlp_write_tail(b);
   return b->failed ? VT_ENOMEM : VT_OK;
 }

@@ -202,6 +202,19 @@ VT_HIDDEN int vt_export_folded(const vt_collector *c, const vt_export_opts *o,
 VT_HIDDEN void vt_json_write_span(vt_buf *b, const vt_collector *c,
                                   const vt_span_view *v);
 
+/* What an OTLP span needs of its collector, copied so that the exporter
+ * thread can write spans without touching the collector. */
+typedef struct vt_otlp_ctx {
+  unsigned char trace[16];
+  uint64_t salt, remote_parent;
+} vt_otlp_ctx;
+VT_HIDDEN void vt_otlp_ctx_of(const vt_collector *c, vt_otlp_ctx *x);
+VT_HIDDEN void vt_otlp_write_head(vt_buf *b, const vt_export_opts *o, uint64_t dropped);
+VT_HIDDEN void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v);
+VT_HIDDEN void vt_otlp_write_tail(vt_buf *b);
+/* The exported id of local span id under a collector's salt. */
+VT_HIDDEN uint64_t vt_otel_id(uint64_t salt, vt_id id);
+
 /* An id -> position map (open addressing) for one pass over the spans. */
 typedef struct vt_idmap {
   vt_id *keys;

@@ -47,6 +47,8 @@ typedef struct lvt {
   int closed_mt_ref; /* registry ref: metatable of closed span handles */
   int dispatch_ref; /* registry ref: the Lua sink dispatcher, or LUA_NOREF */
   vt_stream *stream; /* the NDJSON stream, or NULL */
+  vt_otlp *otlp;     /* the OTLP/HTTP exporter, or NULL */
+  long otlp_close_ms; /* how long closing the state waits for it */
   int warned_context; /* an invalid traceparent was reported */
   int trace_ref;    /* registry ref: trace id string */
   char trace_cached[48];
@@ -1292,6 +1294,140 @@ static int l_load(lua_State *L) {
   return 1;
 }
 
+/* ---- the OTLP/HTTP exporter ---------------------------------------------------------- */
+
+static long opt_int(lua_State *L, int t, const char *k, long def, long lo, long hi) {
+  long v = def;
+  if (lua_getfield(L, t, k) != LUA_TNIL) {
+    int ok;
+    lua_Integer n = lua_tointegerx(L, -1, &ok);
+    if (!ok || n < lo || n > hi)
+      arg_error(L, "otlp.start", 1, "%s must be an integer from %d to %d", k, (int)lo, (int)hi);
+    v = (long)n;
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* _otlp_start(cfg): cfg as vmtrace.otlp.start builds it (lua/vmtrace/otlp.lua). */
+static int l_otlp_start(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_otlp_config cfg;
+  const char **headers;
+  cJSON *resource = NULL;
+  char err[256];
+  size_t nh, i;
+  static const char *const samplers[] = {"always_on", "always_off", "traceidratio",
+                                         "parentbased_always_on", "parentbased_always_off",
+                                         "parentbased_traceidratio", NULL};
+  int sampler = 3;
+  double ratio = 1.0;
+  memset(&cfg, 0, sizeof cfg);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_getfield(L, 1, "endpoint") != LUA_TSTRING)
+    arg_error(L, "otlp.start", 1, "endpoint must be a URL string");
+  cfg.endpoint = lua_tostring(L, -1);
+  if (lua_getfield(L, 1, "service_name") == LUA_TSTRING) cfg.service_name = lua_tostring(L, -1);
+  cfg.timeout_ms = opt_int(L, 1, "timeout_ms", 10000, 1, 3600000);
+  cfg.max_retry_ms = opt_int(L, 1, "max_retry_ms", 30000, 0, 3600000);
+  cfg.delay_ms = opt_int(L, 1, "delay_ms", 5000, 1, 3600000);
+  cfg.backoff_ms = opt_int(L, 1, "backoff_ms", 1000, 1, 3600000);
+  cfg.batch_size = (size_t)opt_int(L, 1, "batch_size", 512, 1, 1 << 20);
+  cfg.max_queue = (size_t)opt_int(L, 1, "max_queue", 2048, 1, 1 << 24);
+  lua_getfield(L, 1, "gzip");
+  cfg.gzip = lua_toboolean(L, -1);
+  if (lua_getfield(L, 1, "sampler") != LUA_TNIL) {
+    const char *sm = lua_tostring(L, -1);
+    for (sampler = 0; sm && samplers[sampler] && strcmp(sm, samplers[sampler]); sampler++) {
+    }
+    if (!sm || !samplers[sampler])
+      arg_error(L, "otlp.start", 1, "unknown sampler '%s' (expected always_on, always_off, "
+                "traceidratio, parentbased_always_on, parentbased_always_off, "
+                "parentbased_traceidratio)", sm ? sm : luaL_typename(L, -1));
+  }
+  if (lua_getfield(L, 1, "ratio") != LUA_TNIL) {
+    int ok;
+    ratio = lua_tonumberx(L, -1, &ok);
+    if (!ok || !(ratio >= 0 && ratio <= 1))
+      arg_error(L, "otlp.start", 1, "the sampler ratio must be a number from 0 to 1");
+  }
+  lua_getfield(L, 1, "headers"); /* an array of "Name: value" strings */
+  nh = lua_istable(L, -1) ? (size_t)lua_rawlen(L, -1) : 0;
+  headers = lua_newuserdatauv(L, (nh + 1) * sizeof *headers, 0);
+  for (i = 0; i < nh; i++) {
+    lua_rawgeti(L, -2, (lua_Integer)i + 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      arg_error(L, "otlp.start", 1, "header %d is not a string", (int)i + 1);
+    headers[i] = lua_tostring(L, -1); /* anchored in cfg.headers */
+    lua_pop(L, 1);
+  }
+  headers[nh] = NULL;
+  cfg.headers = headers;
+  if (lua_getfield(L, 1, "resource") == LUA_TTABLE)
+    resource = check_json(L, "otlp.start", lua_gettop(L), 1); /* last: allocates */
+  cfg.resource = resource;
+  if (S->otlp) { /* one exporter at a time: the old one finishes first */
+    vt_otlp_shutdown(S->otlp, S->otlp_close_ms);
+    S->otlp = NULL;
+  }
+  vt_collector_set_sampler(S->c, (vt_sampler)sampler, ratio);
+  S->otlp = vt_otlp_start(S->c, &cfg, err, sizeof err);
+  S->otlp_close_ms = cfg.timeout_ms < 5000 ? cfg.timeout_ms : 5000;
+  cJSON_Delete(resource);
+  if (!S->otlp) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "vmtrace.otlp.start: %s", err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static long check_timeout(lua_State *L, const char *fn, long def) {
+  int ok;
+  lua_Integer n;
+  if (lua_isnoneornil(L, 1)) return def;
+  n = lua_tointegerx(L, 1, &ok);
+  if (!ok || n < 0) type_error(L, fn, 1, "timeout in milliseconds (integer >= 0)");
+  return n > 3600000 ? 3600000 : (long)n;
+}
+
+static int l_otlp_flush(lua_State *L) {
+  lvt *S = STATE(L);
+  long t = check_timeout(L, "otlp.flush", 30000);
+  lua_pushboolean(L, S->otlp ? vt_otlp_flush(S->otlp, t) : 1);
+  return 1;
+}
+
+static int l_otlp_shutdown(lua_State *L) {
+  lvt *S = STATE(L);
+  long t = check_timeout(L, "otlp.shutdown", 30000);
+  int done = vt_otlp_shutdown(S->otlp, t);
+  S->otlp = NULL;
+  lua_pushboolean(L, done);
+  return 1;
+}
+
+static int l_otlp_stats(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_otlp_stats st;
+  if (!S->otlp) return 0;
+  vt_otlp_stats_get(S->otlp, &st);
+  lua_createtable(L, 0, 8);
+  set_int(L, "queued", (int64_t)st.queued);
+  set_int(L, "exported", (int64_t)st.exported);
+  set_int(L, "dropped", (int64_t)st.dropped);
+  set_int(L, "failed_batches", (int64_t)st.failed_batches);
+  set_int(L, "failed_spans", (int64_t)st.failed_spans);
+  set_int(L, "retries", (int64_t)st.retries);
+  set_int(L, "batches", (int64_t)st.batches);
+  if (st.last_error[0]) {
+    lua_pushstring(L, st.last_error);
+    lua_setfield(L, -2, "last_error");
+  }
+  return 1;
+}
+
 static int l_profile(lua_State *L) {
   cJSON *p = vt_collector_profile(STATE(L)->c);
   if (!p) return luaL_error(L, "vmtrace.profile: out of memory");
@@ -1605,6 +1741,8 @@ static int l_json_decode(lua_State *L) {
 
 static int l_collector_gc(lua_State *L) {
   lvt *S = lua_touserdata(L, 1);
+  vt_otlp_shutdown(S->otlp, S->otlp_close_ms); /* what is queued goes out */
+  S->otlp = NULL;
   vt_stream_close(S->stream);
   S->stream = NULL;
   vt_collector_free(S->c);
@@ -1653,6 +1791,10 @@ static const luaL_Reg funcs[] = {
     {"profile", l_profile},
     {"_write", l_write},
     {"stream", l_stream},
+    {"_otlp_start", l_otlp_start},
+    {"_otlp_flush", l_otlp_flush},
+    {"_otlp_shutdown", l_otlp_shutdown},
+    {"_otlp_stats", l_otlp_stats},
     {"continue_trace", l_continue_trace},
     {"traceparent", l_traceparent},
     {"load", l_load},

@@ -225,6 +225,38 @@ int vt_collector_sampled(const vt_collector *c);
 /* Is a trace with this id sampled at `ratio` (0..1)? */
 int vt_trace_sampled(const unsigned char trace[16], double ratio);
 
+/* ---- OTLP/HTTP exporter ----------------------------------------------------------- */
+
+typedef struct vt_otlp_config {
+  const char *endpoint;        /* the full URL, e.g. http://host:4318/v1/traces */
+  const char *const *headers;  /* "Name: value" strings, NULL-terminated, or NULL */
+  const char *service_name;    /* NULL: "unknown_service" */
+  const cJSON *resource;       /* more resource attributes (copied), or NULL */
+  long timeout_ms;             /* one request (default 10000) */
+  long max_retry_ms;           /* retrying one batch, in all (default 30000) */
+  long delay_ms;               /* the longest a span waits for its batch (default 5000) */
+  long backoff_ms;             /* the first retry's wait, doubled each time (default 1000) */
+  int gzip;                    /* compress request bodies */
+  size_t batch_size;           /* spans per request (default 512) */
+  size_t max_queue;            /* spans waiting at most (default 2048); past it: dropped */
+} vt_otlp_config;
+
+typedef struct vt_otlp vt_otlp;
+typedef struct vt_otlp_stats {
+  uint64_t queued, exported, dropped, failed_batches, failed_spans, retries, batches;
+  char last_error[256];
+} vt_otlp_stats;
+
+/* Export every finished, sampled span of c from now on (a background thread,
+ * libcurl). NULL with a message in err when it cannot start. */
+vt_otlp *vt_otlp_start(vt_collector *c, const vt_otlp_config *cfg, char *err,
+                       size_t errlen);
+/* Wait until what was queued has been sent (or failed); 1 when done in time. */
+int vt_otlp_flush(vt_otlp *x, long timeout_ms);
+/* Flush, stop the thread, free. 1 when everything was sent in time. */
+int vt_otlp_shutdown(vt_otlp *x, long timeout_ms);
+void vt_otlp_stats_get(vt_otlp *x, vt_otlp_stats *out);
+
 /* ---- hooks ------------------------------------------------------------------ */
 
 typedef enum vt_hook_event {

@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and the tests need when run as root;
 # otherwise prints the exact command to run and stops.
 set -u
-pkgs="gcc make pkg-config lua5.4 liblua5.4-dev libcjson-dev uuid-dev lua-busted luarocks"
+pkgs="gcc make pkg-config lua5.4 liblua5.4-dev libcjson-dev uuid-dev libcurl4-openssl-dev zlib1g-dev lua-busted luarocks"
 # The OTLP test decodes exports with Node.js and an npm package
 # (tests/otlp/verify.js); a node or npm found on PATH is enough.
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

@@ -242,22 +242,11 @@ end
 ---------------------------------------------------------------------------
 
 local profile_text = require("vmtrace.profile").text
+local otlp = require "vmtrace.otlp"
+local env_resource = otlp.env_resource
 
--- OTEL_RESOURCE_ATTRIBUTES: "key=value,key2=value2", percent-encoded.
-local function env_resource()
-  local attrs = {}
-  local raw = os.getenv("OTEL_RESOURCE_ATTRIBUTES") or ""
-  for pair in raw:gmatch("[^,]+") do
-    local k, v = pair:match("^%s*(.-)%s*=%s*(.-)%s*$")
-    if k and k ~= "" then
-      local function unescape(x)
-        return (x:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-      end
-      attrs[unescape(k)] = unescape(v)
-    end
-  end
-  return attrs
-end
+--- The OTLP/HTTP exporter (vmtrace.otlp.start, flush, shutdown, stats).
+M.otlp = otlp
 
 --- Write the completed spans as `format` ("json", "otlp", "chrome",
 -- "folded" or "profile") to `dest`: a path (replaced only once the export

@@ -1,0 +1,63 @@
+// tests/otlp/receiver.js: a test OTLP/HTTP receiver on 127.0.0.1 that records
+// every request. Prints "listening PORT" once ready.
+//   node tests/otlp/receiver.js --record FILE [--port N] [--fail N] [--status CODE]
+//        [--retry-after SECONDS] [--hang]
+// --fail N: the first N requests get --status (default 503) instead of 200.
+// --hang: accept requests and never answer.
+// Each request is one JSON line in FILE: {n, method, url, headers, status,
+// gzip, body} with body the request's JSON (gunzipped), or bodyError.
+'use strict';
+const http = require('http');
+const zlib = require('zlib');
+const fs = require('fs');
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : def;
+};
+const record = opt('--record');
+const port = Number(opt('--port', '0'));
+let failLeft = Number(opt('--fail', '0'));
+const failStatus = Number(opt('--status', '503'));
+const retryAfter = opt('--retry-after');
+const hang = args.includes('--hang');
+let n = 0;
+
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    n += 1;
+    const raw = Buffer.concat(chunks);
+    const gzip = (req.headers['content-encoding'] || '') === 'gzip';
+    const entry = { n, method: req.method, url: req.url, headers: req.headers, gzip };
+    try {
+      const text = (gzip ? zlib.gunzipSync(raw) : raw).toString('utf8');
+      entry.body = JSON.parse(text);
+    } catch (e) {
+      entry.bodyError = String(e);
+    }
+    if (hang) {
+      entry.status = 0;
+      fs.appendFileSync(record, JSON.stringify(entry) + '\n');
+      return; // never answer
+    }
+    let status = 200;
+    if (failLeft > 0) {
+      failLeft -= 1;
+      status = failStatus;
+    }
+    entry.status = status;
+    fs.appendFileSync(record, JSON.stringify(entry) + '\n');
+    const headers = { 'Content-Type': 'application/json' };
+    if (status !== 200 && retryAfter !== undefined) headers['Retry-After'] = retryAfter;
+    res.writeHead(status, headers);
+    res.end(status === 200 ? '{}' : '{"error":"try again"}');
+  });
+});
+server.keepAliveTimeout = 60000;
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`listening ${server.address().port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));
