@@ -4,6 +4,7 @@
 //        [--retry-after SECONDS] [--hang]
 // --fail N: the first N requests get --status (default 503) instead of 200.
 // --hang: accept requests and never answer.
+// --fast: answer 200 at once, record nothing (for benchmarks; --record unused).
 // Each request is one JSON line in FILE: {n, method, url, headers, status,
 // gzip, body} with body the request's JSON (gunzipped), or bodyError.
 'use strict';
@@ -22,9 +23,15 @@ let failLeft = Number(opt('--fail', '0'));
 const failStatus = Number(opt('--status', '503'));
 const retryAfter = opt('--retry-after');
 const hang = args.includes('--hang');
+const fast = args.includes('--fast');
 let n = 0;
 
 const server = http.createServer((req, res) => {
+  if (fast) {
+    req.on('data', () => {});
+    req.on('end', () => { res.writeHead(200); res.end('{}'); });
+    return;
+  }
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
