@@ -19,6 +19,7 @@
 --   summary       vmtrace.summary() over 1,000,000 spans          goal < 2 s
 --   otlp_export   export("otlp") of 1,000,000 spans, 2 keys each  goal <= 1 us/span
 --   otlp_memory   peak resident memory growth during that export  goal < 1 MB
+--   otlp_on       start+finish with the OTLP/HTTP exporter on     goal <= 2.0x exporter off
 --   soak_growth   10M spans under max_spans = 100000: resident memory from 1M
 --                 to 10M spans                                     goal < 1 MB
 -- Timings are the best of ROUNDS rounds of ITERS operations each. Memory is
@@ -462,6 +463,67 @@ if vmtrace then
   goal_row("otlp_memory", grew, "kB", grew / 1024, "peak RSS growth < 1 MB", 1.0, true, "%d")
   vmtrace.enable(); vmtrace.disable()
   full_gc()
+end
+
+-- the OTLP/HTTP exporter against a fast local receiver (node, answering 200
+-- at once): start+finish with the exporter on vs off, what enqueueing costs
+-- per span, and how many spans per second one exporter thread delivers
+local function start_receiver()
+  local f = io.popen("node " .. root .. "/tests/otlp/receiver.js --fast & echo pid $!")
+  local pid, port
+  for line in f:lines() do
+    pid = pid or line:match("^pid (%d+)")
+    port = line:match("^listening (%d+)")
+    if port then break end
+  end
+  return pid, port, f
+end
+
+if vmtrace and os.execute("command -v node >/dev/null 2>&1") then
+  local pid, port, pipe = start_receiver()
+  if port then
+    local N = ITERS
+    local function loop()
+      local c, start, finish = clock, vmtrace.start, vmtrace.finish
+      local t0 = c()
+      for _ = 1, N do finish(start("fn_call", "work")) end
+      return (c() - t0) / N
+    end
+    local best_off, best_on
+    for _ = 1, 3 do
+      vmtrace.enable()
+      full_gc()
+      local off = loop()
+      vmtrace.enable()
+      full_gc()
+      assert(vmtrace.otlp.start { endpoint = "http://127.0.0.1:" .. port .. "/v1/traces",
+        max_queue = 2 * N, batch_size = 2048, delay_ms = 200 })
+      local on = loop()
+      vmtrace.otlp.shutdown(60000)
+      best_off = math.min(best_off or off, off)
+      best_on = math.min(best_on or on, on)
+    end
+    goal_row("otlp_on", best_on, "ns/op", best_on / best_off, "<=2.0x exporter off", 2.0)
+    row("otlp_enqueue", string.format("%.1f", best_on - best_off), "ns/span", nil,
+      "(the enqueue, per span)", "info")
+    -- delivery: spans per second through one exporter thread
+    vmtrace.enable()
+    local M = 1000000
+    assert(vmtrace.otlp.start { endpoint = "http://127.0.0.1:" .. port .. "/v1/traces",
+      max_queue = M, batch_size = 4096, delay_ms = 10 })
+    local start, finish = vmtrace.start, vmtrace.finish
+    local t0 = clock()
+    for _ = 1, M do finish(start("fn_call", "work")) end
+    assert(vmtrace.otlp.flush(120000))
+    local secs = (clock() - t0) / 1e9
+    local st = vmtrace.otlp.stats()
+    vmtrace.otlp.shutdown(1000)
+    row("otlp_delivery", string.format("%.0f", st.exported / secs), "spans/s", nil,
+      string.format("(%d spans, %d batches, one thread)", st.exported, st.batches), "info")
+    vmtrace.enable(); vmtrace.disable()
+  end
+  if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+  if pipe then pipe:close() end
 end
 
 -- soak, in a fresh process: resident memory after warm-up (1M spans) and at
