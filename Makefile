@@ -34,7 +34,8 @@ HDRS = csrc/vmtrace.h csrc/internal.h
 
 MODULE = $(B)/vmtrace/core.so
 LIB = $(B)/libvmtrace.a
-C_TESTS = $(B)/test_core $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/replay_reader
+C_TESTS = $(B)/test_core $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/replay_reader \
+          $(B)/replay_traceparent
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -107,7 +108,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz: deps
 	@mkdir -p build/fuzz
-	@for h in ops reader; do \
+	@for h in ops reader traceparent; do \
 	  clang $(FUZZ_FLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) tests/fuzz/fuzz_$$h.c \
 	    $(CORE_SRC) $(DEP_LIBS) -o build/fuzz/fuzz_$$h || exit 1; \
 	  mkdir -p build/fuzz/corpus_$$h; \

@@ -58,7 +58,7 @@ if [ "$mode" != gc ]; then
     $run "$B/$t" >"$tmp" 2>&1
     tally "$mode $t" $?
   done
-  for h in ops reader; do
+  for h in ops reader traceparent; do
     set --
     for f in tests/fuzz/regressions/$h/* tests/fuzz/corpus/$h/*; do
       [ -f "$f" ] && set -- "$@" "$f"
