@@ -572,13 +572,18 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   return VT_OK;
 }
 
-/* May `key` go into the metadata object `m`: a key it has, or room left. */
-static int full_ok(const cJSON *m, const char *key, size_t len) {
-  const cJSON *it;
-  int n = 0;
-  for (it = m->child; it; it = it->next)
-    if (++n >= VT_MAX_KEYS) return vt_json_obj_get(m, key, len) != NULL;
-  return 1;
+/* Set a key of a span's metadata; a new key only while there is room for
+ * it (VT_MAX_KEYS), else VT_ELIMIT. */
+static int meta_put(vt_extra *x, const char *key, size_t len, cJSON *value) {
+  int added, rc;
+  if (x->nkeys < 0) { /* metadata put there whole: count it once */
+    const cJSON *it;
+    x->nkeys = 0;
+    for (it = x->meta->child; it; it = it->next) x->nkeys++;
+  }
+  rc = vt_json_obj_put(x->meta, key, len, value, x->nkeys < VT_MAX_KEYS, &added);
+  x->nkeys += added;
+  return rc;
 }
 
 static int set_meta(vt_collector *c, vt_id id, const char *key, size_t len,
@@ -601,11 +606,7 @@ static int set_meta(vt_collector *c, vt_id id, const char *key, size_t len,
     cJSON_Delete(value);
     return VT_ENOMEM;
   }
-  if (VT_UNLIKELY(!full_ok(x->meta, key, len))) {
-    cJSON_Delete(value);
-    return VT_ELIMIT;
-  }
-  rc = vt_json_obj_set(x->meta, key, len, value);
+  rc = meta_put(x, key, len, value);
   if (rc == VT_OK && s->state == VT_DONE && c->nhooks) fire(c, VT_HOOK_META, id);
   return rc;
 }
@@ -656,6 +657,7 @@ static int merge(vt_slot *s, cJSON *obj) {
       it = it->next, n++;
     if (!it->next && it->string && n <= VT_MAX_KEYS) {
       x->meta = obj;
+      x->nkeys = n;
       return VT_OK;
     }
     if (!(x->meta = cJSON_CreateObject())) {
@@ -673,12 +675,7 @@ static int merge(vt_slot *s, cJSON *obj) {
       break;
     }
     len = vt_str_decode(k, raw);
-    if (!full_ok(x->meta, raw, len)) {
-      cJSON_Delete(it);
-      rc = VT_ELIMIT;
-    } else {
-      rc = vt_json_obj_set(x->meta, raw, len, it);
-    }
+    rc = meta_put(x, raw, len, it);
     vt_free(raw);
   }
   cJSON_Delete(obj);
@@ -732,6 +729,51 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
   return VT_OK;
 }
 
+/* Replace the spans of c by those of from (which gets c's old ones): a reset
+ * of c, then the span store, names, trace and clock epoch trade places. */
+void vt_collector_adopt(vt_collector *c, vt_collector *from) {
+#define SWAP(field)               \
+  do {                            \
+    tmp_##field = c->field;       \
+    c->field = from->field;       \
+    from->field = tmp_##field;    \
+  } while (0)
+  vt_chunk **tmp_chunks;
+  size_t tmp_nchunks, tmp_ndone, tmp_capdone, tmp_nopen;
+  vt_id *tmp_done, *tmp_done_base, tmp_next_id;
+  vt_names tmp_names;
+  uint64_t tmp_dropped, tmp_span_salt, tmp_remote_parent;
+  unsigned tmp_remote_flags;
+  int64_t tmp_epoch_ns, tmp_wall_epoch_ns;
+  unsigned char bytes[16];
+  char text[48];
+  vt_collector_reset(c); /* new generation, empty stacks, hooks told */
+  SWAP(chunks);
+  SWAP(nchunks);
+  SWAP(done);
+  SWAP(done_base);
+  SWAP(ndone);
+  SWAP(capdone);
+  SWAP(nopen);
+  SWAP(next_id);
+  SWAP(names);
+  SWAP(dropped);
+  SWAP(span_salt);
+  SWAP(remote_parent);
+  SWAP(remote_flags);
+  SWAP(epoch_ns);
+  SWAP(wall_epoch_ns);
+#undef SWAP
+  memcpy(bytes, c->trace_bytes, 16);
+  memcpy(c->trace_bytes, from->trace_bytes, 16);
+  memcpy(from->trace_bytes, bytes, 16);
+  memcpy(text, c->trace_id, sizeof text);
+  memcpy(c->trace_id, from->trace_id, sizeof text);
+  memcpy(from->trace_id, text, sizeof text);
+  decide(c);
+  evict(c);
+}
+
 /* ---- import ------------------------------------------------------------------ */
 
 int vt_collector_import(vt_collector *c, const vt_span_view *v, cJSON *metadata,
@@ -777,6 +819,7 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v, cJSON *metadata,
     }
   }
   x->meta = metadata;
+  x->nkeys = -1;
   metadata = NULL;
   x->wall_ns = v->start_unix_ns;
   if (v->id >= c->next_id) c->next_id = v->id + 1;

@@ -66,6 +66,11 @@ VT_HIDDEN void vt_buf_put_decoded(vt_buf *b, const char *s);
 /* Encode bytes for storage in cJSON (NUL and 0xC0 escaped), malloc'd. */
 VT_HIDDEN char *vt_str_encode(const char *s, size_t len);
 
+/* vt_json_obj_set that adds a new key only when may_add (else VT_ELIMIT);
+ * *added says whether it did. */
+VT_HIDDEN int vt_json_obj_put(cJSON *obj, const char *key, size_t len,
+                              cJSON *value, int may_add, int *added);
+
 /* ---- names ------------------------------------------------------------------- */
 
 typedef struct vt_name {
@@ -92,7 +97,8 @@ enum { VT_FREE = 0, VT_OPEN = 1, VT_DONE = 2 };
 #define VT_F_WALL 2u /* the start's unix time is x->wall_ns (mocked, imported) */
 
 typedef struct vt_extra {
-  cJSON *meta; /* object, sorted keys */
+  cJSON *meta;   /* object, sorted keys */
+  int nkeys;     /* keys in meta, or -1: to be counted */
   vt_link *links;
   size_t nlinks;
   vt_event *events;
@@ -172,6 +178,9 @@ struct vt_collector {
 };
 
 VT_HIDDEN vt_slot *vt_slot_of(const vt_collector *c, vt_id id);
+
+/* c takes the spans of from, from gets c's (then usually freed). */
+VT_HIDDEN void vt_collector_adopt(vt_collector *c, vt_collector *from);
 
 /* A completed span read back from a file (reader.c): the view's fields, its
  * metadata (consumed), links (copied, attributes consumed) and events (names

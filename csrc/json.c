@@ -250,8 +250,14 @@ cJSON *vt_json_obj_get(const cJSON *obj, const char *key, size_t len) {
 }
 
 int vt_json_obj_set(cJSON *obj, const char *key, size_t len, cJSON *value) {
+  return vt_json_obj_put(obj, key, len, value, 1, NULL);
+}
+
+int vt_json_obj_put(cJSON *obj, const char *key, size_t len, cJSON *value,
+                    int may_add, int *added) {
   char *k;
   cJSON *it, *before = NULL;
+  if (added) *added = 0;
   if (!value) return VT_ENOMEM;
   if (!obj || !cJSON_IsObject(obj)) {
     cJSON_Delete(value);
@@ -282,7 +288,12 @@ int vt_json_obj_set(cJSON *obj, const char *key, size_t len, cJSON *value) {
     cJSON_Delete(it);
     return VT_OK;
   }
+  if (!may_add) {
+    cJSON_Delete(value);
+    return VT_ELIMIT;
+  }
   obj_link_before(obj, value, before);
+  if (added) *added = 1;
   return VT_OK;
 }
 

@@ -778,10 +778,20 @@ static int64_t name_of(lua_State *L, lvt *S, const char *name, size_t len) {
 /* Why arguments 1 and 2 of start/span were refused. */
 static int start_arg_error(lua_State *L, const char *fn, const char *kind,
                            size_t klen, int arg) {
-  if (!kind) type_error(L, fn, 1, "span kind string");
-  if (arg == 1 && vt_kind_parse(kind, klen) < 0)
-    arg_error(L, fn, 1, "unknown span kind '%s'; expected one of %s", kind,
+  if (!kind || (arg == 1 && lua_type(L, 1) != LUA_TSTRING))
+    type_error(L, fn, 1, "span kind string");
+  if (arg == 1 && vt_kind_parse(kind, klen) < 0) {
+    luaL_Buffer b; /* the kind as given, a NUL shown as \0 */
+    size_t i;
+    luaL_buffinit(L, &b);
+    for (i = 0; i < klen && i < 64; i++) {
+      if (kind[i]) luaL_addchar(&b, kind[i]);
+      else luaL_addstring(&b, "\\0");
+    }
+    luaL_pushresult(&b);
+    arg_error(L, fn, 1, "unknown span kind '%s'; expected one of %s", lua_tostring(L, -1),
               vt_kind_list());
+  }
   return type_error(L, fn, 2, "string");
 }
 
@@ -798,10 +808,12 @@ static int start_arg_error(lua_State *L, const char *fn, const char *kind,
 static vt_id start_span(lua_State *L, lvt *S, const char *fn, int k,
                         const char *kind, size_t klen, unsigned flags) {
   size_t len;
-  const char *name = lua_tolstring(L, 2, &len);
+  const char *name;
   int64_t nm;
   vt_id id;
-  if (VT_UNLIKELY(!name)) return (vt_id)start_arg_error(L, fn, kind, klen, 2);
+  if (VT_UNLIKELY(lua_type(L, 2) != LUA_TSTRING))
+    return (vt_id)start_arg_error(L, fn, kind, klen, 2);
+  name = lua_tolstring(L, 2, &len);
   if (VT_UNLIKELY(lua_gettop(L) > 2 && !lua_isnil(L, 3)) ||
       VT_UNLIKELY(L != S->main_L && L != S->co_L) || flags)
     return start_with_opts(L, S, fn, (vt_kind)k, name, len, flags);
@@ -1142,6 +1154,14 @@ static int l_export(lua_State *L) {
                      format_names);
   if (!lua_isnoneornil(L, 3)) {
     if (lua_type(L, 3) != LUA_TTABLE) type_error(L, "export", 3, "options table");
+    lua_pushnil(L);
+    while (lua_next(L, 3)) { /* unknown options are mistakes worth hearing of */
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      if (!k || (strcmp(k, "weight") && strcmp(k, "service_name") && strcmp(k, "resource")))
+        arg_error(L, "export", 3, "unknown option '%s' (expected weight, service_name, resource)",
+                  k ? k : luaL_typename(L, -2));
+      lua_pop(L, 1);
+    }
     if (lua_getfield(L, 3, "weight") != LUA_TNIL)
       o.weight = (vt_weight)check_option(L, lua_gettop(L), 3, "weight (expected time, tokens, cost)",
                                          weight_names);
@@ -1151,8 +1171,23 @@ static int l_export(lua_State *L) {
       o.service_name = lua_tostring(L, -1);
     }
     dest_check(L, 2);
-    if (lua_getfield(L, 3, "resource") != LUA_TNIL)
-      resource = check_json(L, "export", lua_gettop(L), 1); /* last: allocates */
+    if (lua_getfield(L, 3, "resource") != LUA_TNIL) { /* last: it allocates */
+      conv cv;
+      if (lua_type(L, -1) != LUA_TTABLE)
+        arg_error(L, "export", 3, "opts.resource must be a table, got %s", luaL_typename(L, -1));
+      memset(&cv, 0, sizeof cv);
+      cv.L = L;
+      resource = to_json(&cv, lua_gettop(L));
+      if (resource && !cJSON_IsObject(resource)) {
+        cJSON_Delete(resource);
+        resource = NULL;
+        snprintf(cv.err, sizeof cv.err, "must have string keys");
+      }
+      if (!resource) {
+        if (cv.oom) return luaL_error(L, "vmtrace.export: out of memory");
+        arg_error(L, "export", 3, "opts.resource: %s", cv.err);
+      }
+    }
     o.resource = resource;
   }
   dest_check(L, 2);
@@ -1202,6 +1237,14 @@ static int l_stream(lua_State *L) {
   const char *name = "the file";
   if (!lua_isnoneornil(L, 2)) {
     if (lua_type(L, 2) != LUA_TTABLE) type_error(L, "stream", 2, "options table");
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      if (!k || (strcmp(k, "flush") && strcmp(k, "append")))
+        arg_error(L, "stream", 2, "unknown option '%s' (expected flush, append)",
+                  k ? k : luaL_typename(L, -2));
+      lua_pop(L, 1);
+    }
     if (lua_getfield(L, 2, "flush") != LUA_TNIL) {
       if (lua_type(L, -1) != LUA_TBOOLEAN)
         arg_error(L, "stream", 2, "opts.flush must be a boolean");
@@ -1289,6 +1332,7 @@ static int l_load(lua_State *L) {
       lua_pushfstring(L, "%s: %s", path, err);
       return 2;
     }
+    memset(S->names, 0, sizeof S->names); /* the names table was replaced */
   }
   lua_pushinteger(L, (lua_Integer)vt_collector_count(S->c));
   return 1;
@@ -1666,7 +1710,7 @@ static int l_configure(lua_State *L) {
     if (lua_getfield(L, 1, "max_spans") != LUA_TNIL) {
       lua_Integer n = 0;
       int ok = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-      if (!ok) n = lua_tointegerx(L, -1, &ok);
+      if (!ok && lua_type(L, -1) == LUA_TNUMBER) n = lua_tointegerx(L, -1, &ok);
       if (!ok || n < 0)
         arg_error(L, "configure", 1, "max_spans must be an integer >= 0 (0: no bound)");
       vt_collector_set_max_spans(c, (size_t)n);

@@ -632,6 +632,7 @@ static int load_stream(loader *ld, const char *text, size_t len) {
         if (s && s->x) {
           cJSON_Delete(s->x->meta);
           s->x->meta = m;
+          s->x->nkeys = -1;
           m = NULL;
         }
       }
@@ -656,24 +657,38 @@ int vt_collector_load(vt_collector *c, const char *text, size_t len, char *err,
   loader ld;
   size_t i = 0;
   int rc;
-  memset(&ld, 0, sizeof ld);
-  ld.c = c;
-  ld.err = err;
-  ld.errlen = errlen;
-  ld.last_ns = INT64_MIN;
-  vt_collector_reset(c);
+  vt_collector *tmp;
   while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t'))
     i++;
   if (i == len) {
     snprintf(err, errlen, "line 1: empty input (expected a JSON span list or an NDJSON stream)");
     return VT_EINVAL;
   }
+  /* read into a collector of its own: a refused file leaves c as it was */
+  if (!(tmp = vt_collector_new())) {
+    snprintf(err, errlen, "line 1: out of memory");
+    return VT_ENOMEM;
+  }
+  tmp->max_spans = c->max_spans;
+  memset(&ld, 0, sizeof ld);
+  ld.c = tmp;
+  ld.err = err;
+  ld.errlen = errlen;
+  ld.last_ns = INT64_MIN;
   rc = text[i] == '[' ? load_array(&ld, text, len) : load_stream(&ld, text, len);
   cJSON_Delete(ld.pending);
-  if (rc == VT_OK && c->ndone) { /* the wall epoch of the first span */
-    vt_span_view v;
-    vt_collector_get(c, c->done[0], &v);
-    c->wall_epoch_ns = v.start_unix_ns - v.start_ns;
+  if (rc == VT_OK && !ld.have_trace && tmp->ndone == 0 && text[i] != '[') {
+    snprintf(err, errlen, "line 1: not a JSON span list nor an NDJSON stream");
+    rc = VT_EINVAL;
   }
+  if (rc == VT_OK) {
+    if (tmp->ndone) { /* the wall epoch of the first span */
+      vt_span_view v;
+      vt_collector_get(tmp, tmp->done[0], &v);
+      tmp->wall_epoch_ns = v.start_unix_ns - v.start_ns;
+    }
+    vt_collector_adopt(c, tmp); /* c takes the spans read */
+  }
+  vt_collector_free(tmp);
   return rc;
 }

@@ -263,6 +263,9 @@ function M.export(format, dest, opts)
   if format == "otlp" then
     local o = {}
     for k, v in pairs(opts or {}) do o[k] = v end
+    if o.resource ~= nil and type(o.resource) ~= "table" then
+      argerror("export", 3, "opts.resource must be a table, got " .. type(o.resource))
+    end
     local resource = env_resource()
     for k, v in pairs(o.resource or {}) do resource[k] = v end
     o.resource = resource
@@ -306,6 +309,7 @@ M.coroutine = {}
 
 --- coroutine.create whose first span is a child of the span current here.
 function M.coroutine.create(fn)
+  check_type("coroutine.create", 1, fn, "function")
   local co = coroutine.create(fn)
   core._adopt(co)
   return co
@@ -320,6 +324,7 @@ end
 
 --- coroutine.wrap whose first span is a child of the span current here.
 function M.coroutine.wrap(fn)
+  check_type("coroutine.wrap", 1, fn, "function")
   local co = M.coroutine.create(fn)
   return function(...)
     return wrap_result(co, coroutine.resume(co, ...))

@@ -51,6 +51,7 @@ end
 --- The cost in USD of `usage` (model, provider and token counts), or nil
 -- when the model is unpriced.
 function M.cost(usage)
+  if type(usage) ~= "table" then fail("cost", 1, "table expected, got " .. type(usage)) end
   local p = M.get(usage.provider, usage.model)
   if not p then return nil end
   return ((usage.input_tokens or 0) * p.input + (usage.output_tokens or 0) * p.output
@@ -92,7 +93,7 @@ function M.load(path)
   local data, jerr = require("vmtrace.core").json_decode(text)
   if data == nil then return nil, ("%s: %s"):format(path, jerr) end
   local ok, n = pcall(merge, "load", 1, data, path .. ": ")
-  if not ok then return nil, (tostring(n):gsub("^vmtrace%.pricing%.load: bad argument #1 %((.*)%)$", "%1")) end
+  if not ok then return nil, (tostring(n):gsub("^.-vmtrace%.pricing%.load: bad argument #1 %((.*)%)$", "%1")) end
   return n
 end
 
