@@ -177,6 +177,8 @@ vt_collector *vt_collector_new(void) {
   if (!c) return NULL;
   c->next_id = 1;
   c->main.prev = c->main.next = &c->main;
+  c->sampler = VT_SAMPLER_PARENT_ALWAYS_ON; /* OpenTelemetry's default */
+  c->ratio = 1;
   vt_names_init(&c->names);
   stamp(c);
   return c;

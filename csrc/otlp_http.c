@@ -50,7 +50,8 @@ struct vt_otlp {
   size_t batch;
   /* the ring: the producer moves head, the consumer tail */
   rec *ring;
-  size_t cap; /* a power of two */
+  size_t cap;   /* a power of two */
+  size_t limit; /* max_queue: spans waiting at most */
   size_t head, tail;
   /* the consumer thread */
   pthread_t thread;
@@ -77,7 +78,7 @@ static void on_event(void *ud, const vt_collector *c, vt_hook_event ev, vt_id id
   vt_span_view v;
   rec *r;
   if (ev != VT_HOOK_END || !c->sampled) return;
-  if (head - tail >= x->cap) { /* full: never wait, count */
+  if (head - tail >= x->limit) { /* full: never wait, count */
     __atomic_add_fetch(&x->dropped, 1, __ATOMIC_RELAXED);
     return;
   }
@@ -188,7 +189,13 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
     memcpy(tmp, buf + 12, k);
     tmp[k] = '\0';
     secs = strtol(tmp, &end, 10);
-    if (end != tmp && secs >= 0 && secs < 3600) r->retry_after_ms = secs * 1000;
+    while (*end == ' ' || *end == '\r' || *end == '\n') end++;
+    if (end != tmp && !*end && secs >= 0 && secs < 3600) {
+      r->retry_after_ms = secs * 1000;
+    } else { /* an HTTP date */
+      time_t when = curl_getdate(tmp, NULL), now = time(NULL);
+      if (when != (time_t)-1) r->retry_after_ms = when > now ? (long)(when - now) * 1000 : 0;
+    }
   }
   return len;
 }
@@ -361,7 +368,7 @@ static void otlp_free(vt_otlp *x) {
 
 vt_otlp *vt_otlp_start(vt_collector *c, const vt_otlp_config *cfg, char *err, size_t errlen) {
   vt_otlp *x;
-  size_t cap = 64, i;
+  size_t cap, i;
   const char *const *hd;
   pthread_once(&curl_once, curl_init);
   if (!cfg->endpoint || !*cfg->endpoint) {
@@ -377,9 +384,11 @@ vt_otlp *vt_otlp_start(vt_collector *c, const vt_otlp_config *cfg, char *err, si
   x->backoff_ms = cfg->backoff_ms > 0 ? cfg->backoff_ms : 1000;
   x->gzip = cfg->gzip;
   x->batch = cfg->batch_size > 0 ? cfg->batch_size : 512;
-  while (cap < (cfg->max_queue > 0 ? cfg->max_queue : 2048)) cap *= 2;
+  x->limit = cfg->max_queue > 0 ? cfg->max_queue : 2048;
+  cap = 1;
+  while (cap < x->limit) cap *= 2;
   x->cap = cap;
-  if (x->batch > cap) x->batch = cap;
+  if (x->batch > x->limit) x->batch = x->limit;
   if (!(x->ring = vt_calloc(cap, sizeof *x->ring))) goto oom;
   if (!(x->endpoint = vt_malloc(strlen(cfg->endpoint) + 1))) goto oom;
   strcpy(x->endpoint, cfg->endpoint);

@@ -64,14 +64,23 @@ function M.start(opts)
     endpoint = base:gsub("/+$", "") .. "/v1/traces"
   end
   check.type("otlp.start", 1, endpoint, "string")
-  local headers = M.parse_list(env("OTEL_EXPORTER_OTLP_HEADERS"))
-  for k, v in pairs(M.parse_list(env("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))) do headers[k] = v end
+  -- header names are case-insensitive: the later source wins whatever the case
+  local headers, names = {}, {}
+  local function merge(t)
+    for k, v in pairs(t) do
+      local key = type(k) == "string" and k:lower() or k
+      headers[key], names[key] = v, k
+    end
+  end
+  merge(M.parse_list(env("OTEL_EXPORTER_OTLP_HEADERS")))
+  merge(M.parse_list(env("OTEL_EXPORTER_OTLP_TRACES_HEADERS")))
   if opts.headers ~= nil then
     check.type("otlp.start", 1, opts.headers, "table")
-    for k, v in pairs(opts.headers) do headers[k] = v end
+    merge(opts.headers)
   end
   local list = {}
-  for k, v in pairs(headers) do
+  for key, v in pairs(headers) do
+    local k = names[key]
     -- a header's value is a secret: errors name the header, never the value
     if type(k) ~= "string" or not k:match("^[%w!#$%%&'*+.^_`|~-]+$") then
       check.argerror("otlp.start", 1, ("header name %q is not a valid HTTP field name"):format(tostring(k)))

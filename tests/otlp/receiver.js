@@ -1,10 +1,14 @@
 // tests/otlp/receiver.js: a test OTLP/HTTP receiver on 127.0.0.1 that records
 // every request. Prints "listening PORT" once ready.
 //   node tests/otlp/receiver.js --record FILE [--port N] [--fail N] [--status CODE]
-//        [--retry-after SECONDS] [--hang]
+//        [--retry-after SECONDS] [--hang] [--bodies DIR] [--raw-headers]
 // --fail N: the first N requests get --status (default 503) instead of 200.
 // --hang: accept requests and never answer.
 // --fast: answer 200 at once, record nothing (for benchmarks; --record unused).
+// --bodies DIR: also write each request's body, as sent (gunzipped when it came
+//   gzipped), byte for byte to DIR/N.json (N as in the record), before answering.
+// --raw-headers: also record rawHeaders, the request's header lines as sent
+//   ([name, value, name, value, ...]: repeated headers are not merged).
 // Each request is one JSON line in FILE: {n, method, url, headers, status,
 // gzip, body} with body the request's JSON (gunzipped), or bodyError.
 'use strict';
@@ -24,6 +28,8 @@ const failStatus = Number(opt('--status', '503'));
 const retryAfter = opt('--retry-after');
 const hang = args.includes('--hang');
 const fast = args.includes('--fast');
+const bodies = opt('--bodies');
+const rawHeaders = args.includes('--raw-headers');
 let n = 0;
 
 const server = http.createServer((req, res) => {
@@ -39,9 +45,11 @@ const server = http.createServer((req, res) => {
     const raw = Buffer.concat(chunks);
     const gzip = (req.headers['content-encoding'] || '') === 'gzip';
     const entry = { n, method: req.method, url: req.url, headers: req.headers, gzip };
+    if (rawHeaders) entry.rawHeaders = req.rawHeaders;
     try {
-      const text = (gzip ? zlib.gunzipSync(raw) : raw).toString('utf8');
-      entry.body = JSON.parse(text);
+      const bytes = gzip ? zlib.gunzipSync(raw) : raw;
+      if (bodies !== undefined) fs.writeFileSync(`${bodies}/${n}.json`, bytes);
+      entry.body = JSON.parse(bytes.toString('utf8'));
     } catch (e) {
       entry.bodyError = String(e);
     }
