@@ -86,21 +86,21 @@ build/npm/node_modules/@opentelemetry/otlp-transformer:
 	npm install --prefix build/npm --no-audit --no-fund @opentelemetry/otlp-transformer@0.52.1
 
 test: deps
-	@$(MAKE) --no-print-directory check-tests
+	@$(MAKE) --no-print-directory -j4 check-tests
 	@tools/runtests.sh plain
 
 # The whole suite again: built with ASan+UBSan, under valgrind memcheck, and
 # under an aggressive garbage collector. .ci/run runs all three after test.
 asan: deps
-	@$(MAKE) --no-print-directory B=build/asan CFLAGS="$(SAN_FLAGS)" check-tests
+	@$(MAKE) --no-print-directory -j4 B=build/asan CFLAGS="$(SAN_FLAGS)" check-tests
 	@tools/runtests.sh asan
 
 valgrind: deps
-	@$(MAKE) --no-print-directory check-tests
+	@$(MAKE) --no-print-directory -j4 check-tests
 	@tools/runtests.sh valgrind
 
 gc-stress: deps
-	@$(MAKE) --no-print-directory check-tests
+	@$(MAKE) --no-print-directory -j4 check-tests
 	@tools/runtests.sh gc
 
 # libFuzzer harnesses (clang): each runs FUZZ_SECONDS on its corpus.
