@@ -40,3 +40,18 @@ void *vt_realloc(void *p, size_t n) { return current.realloc_fn(p, n ? n : 1); }
 void vt_free(void *p) {
   if (p) current.free_fn(p);
 }
+
+int vt_grow(void **p, size_t *cap, size_t need, size_t size) {
+  size_t n = *cap ? *cap : 16;
+  void *q;
+  if (need <= *cap) return 1;
+  while (n < need) {
+    if (n > SIZE_MAX / 2 / size) return 0;
+    n *= 2;
+  }
+  q = vt_realloc(*p, n * size);
+  if (!q) return 0;
+  *p = q;
+  *cap = n;
+  return 1;
+}

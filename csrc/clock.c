@@ -21,13 +21,8 @@ int64_t vt_clock_wall_ns(void) {
 }
 
 int vt_collector_mock_push(vt_collector *c, int64_t wall_ms) {
-  if (c->nmocks == c->capmocks) {
-    size_t cap = c->capmocks ? c->capmocks * 2 : 4;
-    vt_mock *m = vt_realloc(c->mocks, cap * sizeof *m);
-    if (!m) return VT_ENOMEM;
-    c->mocks = m;
-    c->capmocks = cap;
-  }
+  if (!vt_grow((void **)&c->mocks, &c->capmocks, c->nmocks + 1, sizeof *c->mocks))
+    return VT_ENOMEM;
   c->mocks[c->nmocks].wall_ms = wall_ms;
   c->mocks[c->nmocks].mono_ms = 0;
   c->nmocks++;

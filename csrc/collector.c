@@ -696,16 +696,8 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
     return VT_ENOTFOUND;
   }
   x = extra_of(s);
-  if (x && x->nevents == x->capevents) {
-    size_t cap = x->capevents ? x->capevents * 2 : 4;
-    vt_event *e = vt_realloc(x->events, cap * sizeof *e);
-    if (e) {
-      x->events = e;
-      x->capevents = cap;
-    }
-  }
   nm = vt_malloc(name_len + 1);
-  if (!x || x->nevents == x->capevents || !nm) {
+  if (!x || !nm || !vt_grow((void **)&x->events, &x->capevents, x->nevents + 1, sizeof *x->events)) {
     vt_free(nm);
     cJSON_Delete(attributes);
     return VT_ENOMEM;

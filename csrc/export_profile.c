@@ -173,13 +173,7 @@ cJSON *vt_collector_profile(const vt_collector *c) {
     kind_ns[v.kind] += v.duration_ns;
     kind_n[v.kind]++;
     if (v.parent == 0) { /* a root: track its children's coverage */
-      if (nroots == caproots) {
-        size_t cap = caproots ? caproots * 2 : 16;
-        root *r = vt_realloc(roots, cap * sizeof *r);
-        if (!r) goto fail;
-        roots = r;
-        caproots = cap;
-      }
+      if (!vt_grow((void **)&roots, &caproots, nroots + 1, sizeof *roots)) goto fail;
       roots[nroots].start = s;
       roots[nroots].end = e;
       roots[nroots].covered = 0;
@@ -202,13 +196,7 @@ cJSON *vt_collector_profile(const vt_collector *c) {
       }
     }
     if (v.kind == VT_STEP) {
-      if (nsteps == capsteps) {
-        size_t cap = capsteps ? capsteps * 2 : 16;
-        step *st = vt_realloc(steps, cap * sizeof *st);
-        if (!st) goto fail;
-        steps = st;
-        capsteps = cap;
-      }
+      if (!vt_grow((void **)&steps, &capsteps, nsteps + 1, sizeof *steps)) goto fail;
       memset(&steps[nsteps], 0, sizeof *steps);
       steps[nsteps].id = id;
       ok = vt_idmap_put(&step_at, id, (uint32_t)nsteps++);

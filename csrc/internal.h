@@ -26,6 +26,10 @@ static inline int64_t vt_mono_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Make room for `need` elements of `size` bytes in the array *p of *cap
+ * (doubling); 0, leaving it as it was, when out of memory. */
+VT_HIDDEN int vt_grow(void **p, size_t *cap, size_t need, size_t size);
+
 /* ---- output buffer --------------------------------------------------------- */
 
 #include <stdio.h>
