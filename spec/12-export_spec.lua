@@ -19,20 +19,11 @@ local LUA_ENV = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;'"
 -- helpers
 ------------------------------------------------------------------------------
 
-local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local shq = helper.shq
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = helper.read
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write_file = helper.write
 
 local function exists(path)
   local f = io.open(path, "rb")
@@ -41,12 +32,7 @@ local function exists(path)
 end
 
 -- Runs a shell command; its exit status and stdout.
-local function run(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return code, out
-end
+local run = helper.run
 
 local function ls(dir)
   local _, out = run("ls -A " .. shq(dir))

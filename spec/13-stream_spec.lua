@@ -4,33 +4,19 @@
 -- (also a real child process killed with SIGKILL), and load's error messages.
 
 local vmtrace = require "vmtrace"
+local helper = require "spec.helper"
 
 local WALL = 1700000000000 -- the mock clock's wall time (ms)
 local NS = 1000000
 
 -- The checkout's root (absolute): bin/vmtrace and the module are found from it.
-local ROOT do
-  local src = debug.getinfo(1, "S").source:match("^@(.*)$") or ""
-  local dir = src:match("^(.*)/spec/[^/]*$") or "."
-  local p = io.popen("cd '" .. dir .. "' && pwd")
-  ROOT = p:read("l")
-  p:close()
-end
+local ROOT = helper.ROOT
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = helper.shq
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = helper.read
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = helper.write
 
 -- The complete lines of a file (a last line without "\n" is left out).
 local function lines(path)

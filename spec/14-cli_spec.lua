@@ -3,33 +3,19 @@
 -- usage errors: exit status 1, one "vmtrace: ..." line, never a traceback.
 
 local vmtrace = require "vmtrace"
+local helper = require "spec.helper"
 
 local WALL = 1700000000000
 
-local ROOT do
-  local src = debug.getinfo(1, "S").source:match("^@(.*)$") or ""
-  local dir = src:match("^(.*)/spec/[^/]*$") or "."
-  local p = io.popen("cd '" .. dir .. "' && pwd")
-  ROOT = p:read("l")
-  p:close()
-end
+local ROOT = helper.ROOT
 
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = helper.shq
 
 local BIN = q(ROOT .. "/bin/vmtrace")
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = helper.read
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = helper.write
 
 local FORMATS = { "json", "otlp", "chrome", "folded" }
 

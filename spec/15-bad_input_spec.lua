@@ -43,20 +43,11 @@ local unpack = table.unpack
 
 local function pack(...) return { n = select("#", ...), ... } end
 
-local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local shq = helper.shq
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = helper.read
 
-local function write_file(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write_file = helper.write
 
 local function ls(dir)
   local p = assert(io.popen("ls -A " .. shq(dir) .. " 2>/dev/null"))

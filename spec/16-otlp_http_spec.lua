@@ -20,39 +20,18 @@ local helper = require "spec.helper"
 ------------------------------------------------------------------------------
 
 -- The checkout's root (absolute).
-local ROOT do
-  local src = debug.getinfo(1, "S").source:match("^@(.*)$") or ""
-  local dir = src:match("^(.*)/spec/[^/]*$") or "."
-  local p = io.popen("cd '" .. dir .. "' && pwd")
-  ROOT = p:read("l")
-  p:close()
-end
+local ROOT = helper.ROOT
 local RECEIVER = ROOT .. "/tests/otlp/receiver.js"
 local VERIFY = ROOT .. "/tests/otlp/verify.js"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = helper.shq
 
-local function read(path) -- nil when the file does not exist
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = helper.try_read
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = helper.write
 
 -- Runs a shell command: its exit status and stdout.
-local function run(cmd)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return code, out
-end
+local run = helper.run
 
 local function nap() os.execute("sleep 0.05") end
 

@@ -196,4 +196,52 @@ function helper.reference_summary(spans)
   return table.concat(lines, "\n")
 end
 
+---------------------------------------------------------------------------
+-- files and commands, for the specs that run the command line, child
+-- processes and the OTLP receiver
+---------------------------------------------------------------------------
+
+--- The checkout's root, absolute.
+do
+  local src = debug.getinfo(1, "S").source:match("^@(.*)$") or ""
+  local dir = src:match("^(.*)/spec/[^/]*$") or "."
+  local p = io.popen("cd '" .. dir .. "' && pwd")
+  helper.ROOT = p:read("l")
+  p:close()
+end
+
+--- s quoted for the shell.
+function helper.shq(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+--- A file's bytes (an error when it cannot be read).
+function helper.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- A file's bytes, or nil when it does not exist.
+function helper.try_read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function helper.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- Run a shell command: its exit status and its stdout.
+function helper.run(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return code, out
+end
+
 return helper
