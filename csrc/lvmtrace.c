@@ -825,19 +825,23 @@ static vt_id start_span(lua_State *L, lvt *S, const char *fn, int k,
   return id;
 }
 
-static int l_start(lua_State *L) {
+/* start and _instant: the id of a span started with flags, 0 while tracing
+ * is off (the kind is checked even then; the rest only when recording). */
+static inline int start_if_on(lua_State *L, const char *fn, unsigned flags) {
   lvt *S = STATE(L);
   size_t klen;
   const char *kind;
   int k = 0;
-  KIND_OF(L, S, "start", k, kind, klen);
-  if (!S->c->enabled) { /* the kind is checked even while off; the rest not */
+  KIND_OF(L, S, fn, k, kind, klen);
+  if (!S->c->enabled) {
     lua_pushinteger(L, 0);
     return 1;
   }
-  lua_pushinteger(L, (lua_Integer)start_span(L, S, "start", k, kind, klen, 0));
+  lua_pushinteger(L, (lua_Integer)start_span(L, S, fn, k, kind, klen, flags));
   return 1;
 }
+
+static int l_start(lua_State *L) { return start_if_on(L, "start", 0); }
 
 /* _start_always(kind, name [, opts]): records even while tracing is off
  * (std/timing); returns the id and the parent id. */
@@ -858,20 +862,7 @@ static int l_start_always(lua_State *L) {
 
 /* _instant(kind, name [, opts]): a marker span, completed at once with
  * duration 0; no-op while tracing is off. */
-static int l_instant(lua_State *L) {
-  lvt *S = STATE(L);
-  size_t klen;
-  const char *kind;
-  int k = 0;
-  KIND_OF(L, S, "_instant", k, kind, klen);
-  if (!S->c->enabled) {
-    lua_pushinteger(L, 0);
-    return 1;
-  }
-  lua_pushinteger(L, (lua_Integer)start_span(L, S, "_instant", k, kind, klen,
-                                             VT_START_INSTANT));
-  return 1;
-}
+static int l_instant(lua_State *L) { return start_if_on(L, "_instant", VT_START_INSTANT); }
 
 static int finish_id(lua_State *L, lvt *S, vt_id id) {
   int64_t dur;
