@@ -81,28 +81,33 @@ local function fffd(s)
   return table.concat(out)
 end
 
-describe("vmtrace.stream", function()
-  local files
-
-  local function tmp()
-    local p = os.tmpname()
-    files[#files + 1] = p
-    return p
-  end
-
+-- Each test starts enabled under a mock clock with no stream, and leaves
+-- nothing behind; tmp() names a temporary file removed afterwards.
+local function fixture()
+  local files = {}
   before_each(function()
-    files = {}
     vmtrace.stream(nil)
     vmtrace.mock_time(WALL)
     vmtrace.enable()
   end)
-
   after_each(function()
     vmtrace.stream(nil)
     while vmtrace.unmock_time() do end
     vmtrace.disable()
-    for _, p in ipairs(files) do os.remove(p) end
+    for i = #files, 1, -1 do
+      os.remove(files[i])
+      files[i] = nil
+    end
   end)
+  return function()
+    local p = os.tmpname()
+    files[#files + 1] = p
+    return p
+  end
+end
+
+describe("vmtrace.stream", function()
+  local tmp = fixture()
 
   it("writes the header, then each start and end the moment it happens", function()
     local path = tmp()
@@ -384,27 +389,7 @@ describe("vmtrace.stream", function()
 end)
 
 describe("vmtrace.load", function()
-  local files
-
-  local function tmp()
-    local p = os.tmpname()
-    files[#files + 1] = p
-    return p
-  end
-
-  before_each(function()
-    files = {}
-    vmtrace.stream(nil)
-    vmtrace.mock_time(WALL)
-    vmtrace.enable()
-  end)
-
-  after_each(function()
-    vmtrace.stream(nil)
-    while vmtrace.unmock_time() do end
-    vmtrace.disable()
-    for _, p in ipairs(files) do os.remove(p) end
-  end)
+  local tmp = fixture()
 
   -- A run with everything a span can hold: 64-bit integers, NUL bytes,
   -- nested values, events, links (local and remote), a detached span, markers,
