@@ -7,8 +7,10 @@ LUA ?= lua$(LUA_VERSION)
 PKG_CONFIG ?= pkg-config
 LUA_INCDIR ?= $(shell $(PKG_CONFIG) --variable=includedir lua$(LUA_VERSION) 2>/dev/null)/lua$(LUA_VERSION)
 LUA_LIBS ?= $(shell $(PKG_CONFIG) --libs lua$(LUA_VERSION) 2>/dev/null)
-DEP_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcjson uuid libcurl zlib 2>/dev/null)
-DEP_LIBS ?= -lcjson -luuid -lcurl -lz -lm -pthread
+CORE_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcjson uuid 2>/dev/null)
+OTLP_CFLAGS ?= $(shell $(PKG_CONFIG) --cflags libcurl zlib 2>/dev/null)
+CORE_LIBS ?= -lcjson -luuid -lm
+OTLP_LIBS ?= -lcurl -lz -pthread
 
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
@@ -16,61 +18,93 @@ LUADIR ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR ?= $(PREFIX)/bin
 
 CC ?= cc
-CFLAGS ?= -O2 -g
+# The optimisation and visibility flags: rockspec/vmtrace-scm-1.rockspec
+# builds with the same (tests/rock checks it).
+OPT_CFLAGS = -O2 -fvisibility=hidden
+CFLAGS ?= $(OPT_CFLAGS) -g
 WARN = -std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wmissing-prototypes
 ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L \
-             -Icsrc -I$(LUA_INCDIR) $(DEP_CFLAGS)
+             -Icsrc -I$(LUA_INCDIR) $(CORE_CFLAGS)
 
-CORE_SRC = csrc/alloc.c csrc/clock.c csrc/ids.c csrc/json.c csrc/names.c csrc/collector.c \
-           csrc/export.c csrc/export_otlp.c csrc/export_chrome.c csrc/export_folded.c \
-           csrc/export_profile.c csrc/stream.c csrc/reader.c csrc/otlp_http.c \
-           csrc/export_summary.c
+# The core (plain C), then what the OTLP/HTTP module adds (libcurl, zlib).
+CORE_SRC = csrc/core/alloc.c csrc/core/status.c csrc/core/kind.c csrc/core/clock.c csrc/core/names.c \
+           csrc/core/value.c csrc/core/store.c csrc/core/usage.c csrc/core/pricing.c \
+           csrc/otel/otel.c csrc/otel/env.c \
+           csrc/io/buf.c csrc/io/json.c csrc/io/file.c csrc/io/stream.c csrc/io/reader.c \
+           csrc/export/export.c csrc/export/summary.c csrc/export/otlp.c csrc/export/chrome.c \
+           csrc/export/folded.c csrc/export/profile.c csrc/export/html.c
+OTLP_SHARED = csrc/core/alloc.c csrc/core/status.c csrc/core/kind.c csrc/core/clock.c csrc/core/value.c \
+              csrc/core/usage.c csrc/otel/otel.c csrc/otel/env.c csrc/io/buf.c csrc/io/json.c \
+              csrc/io/file.c csrc/export/otlp.c
 # B is the build directory: build/ for the normal build, build/asan/ for the
 # AddressSanitizer + UndefinedBehaviorSanitizer one (make asan).
 B = build
 CORE_OBJ = $(CORE_SRC:csrc/%.c=$(B)/obj/%.o)
-BIND_OBJ = $(B)/obj/lvmtrace.o
-HDRS = csrc/vmtrace.h csrc/internal.h
+BIND_OBJ = $(B)/obj/lua/lvmtrace.o
+OTLP_OBJ = $(B)/obj/otlp_http/exporter.o $(B)/obj/lua/l_otlp_http.o \
+           $(OTLP_SHARED:csrc/%.c=$(B)/obj/%.o)
+HDRS = $(wildcard csrc/*.h csrc/*/*.h)
+BIND_PARTS = $(wildcard csrc/lua/l_*.c)
 
 MODULE = $(B)/vmtrace/core.so
+OTLP_MODULE = $(B)/vmtrace/otlp_http.so
 LIB = $(B)/libvmtrace.a
 C_TESTS = $(B)/test_core $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/replay_reader \
           $(B)/replay_traceparent
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all test bench demo install clean deps check-tests asan valgrind gc-stress fuzz
+.PHONY: all test bench demo install clean deps check-tests asan valgrind gc-stress fuzz rock-test
 
-all: $(MODULE) $(LIB)
+all: $(MODULE) $(OTLP_MODULE) $(LIB)
 
 $(B)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+$(BIND_OBJ): csrc/lua/lvmtrace.c $(BIND_PARTS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/obj/lua/l_otlp_http.o: csrc/lua/l_otlp_http.c csrc/lua/l_check.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(OTLP_CFLAGS) -c $< -o $@
+
+$(B)/obj/otlp_http/exporter.o: csrc/otlp_http/exporter.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(OTLP_CFLAGS) -c $< -o $@
+
+# vmtrace.core links Lua's C API (from the interpreter), cJSON, libuuid, libm
 $(MODULE): $(CORE_OBJ) $(BIND_OBJ)
 	@mkdir -p $(@D)
-	$(CC) -shared $(CFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) -shared $(CFLAGS) -o $@ $^ $(CORE_LIBS)
+
+# vmtrace.otlp_http, loaded on the first vmtrace.otlp.start
+$(OTLP_MODULE): $(OTLP_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared $(CFLAGS) -o $@ $^ $(OTLP_LIBS) $(CORE_LIBS)
+	@! nm -u $@ | grep -w 'vt_[a-z_]*' || { echo "$@ needs the symbols above: they are hidden in core.so" >&2; rm -f $@; exit 1; }
 
 $(LIB): $(CORE_OBJ) $(BIND_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(B)/test_core: tests/c/test_core.c tests/c/tap.h $(CORE_OBJ)
-	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) \
-	  -pthread -o $@ tests/c/test_core.c $(CORE_OBJ) $(DEP_LIBS)
+	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \
+	  -pthread -o $@ tests/c/test_core.c $(CORE_OBJ) $(CORE_LIBS)
 
 $(B)/test_oom: tests/c/test_oom.c tests/c/tap.h $(CORE_OBJ)
-	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) \
-	  -o $@ tests/c/test_oom.c $(CORE_OBJ) $(DEP_LIBS)
+	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \
+	  -o $@ tests/c/test_oom.c $(CORE_OBJ) $(CORE_LIBS)
 
 $(B)/test_states: tests/c/test_states.c tests/c/tap.h $(LIB)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc -I$(LUA_INCDIR) \
-	  $(DEP_CFLAGS) -o $@ tests/c/test_states.c $(LIB) $(LUA_LIBS) $(DEP_LIBS)
+	  $(CORE_CFLAGS) -o $@ tests/c/test_states.c $(LIB) $(LUA_LIBS) $(CORE_LIBS)
 
 # the fuzz harnesses, replaying their regression inputs and seed corpora
 $(B)/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(CORE_OBJ)
-	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) \
-	  -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(CORE_OBJ) $(DEP_LIBS)
+	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \
+	  -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(CORE_OBJ) $(CORE_LIBS)
 
 build/benchfloor.so: bench/floor.c
 	@mkdir -p $(@D)
@@ -109,8 +143,8 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 fuzz: deps
 	@mkdir -p build/fuzz
 	@for h in ops reader traceparent; do \
-	  clang $(FUZZ_FLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(DEP_CFLAGS) tests/fuzz/fuzz_$$h.c \
-	    $(CORE_SRC) $(DEP_LIBS) -o build/fuzz/fuzz_$$h || exit 1; \
+	  clang $(FUZZ_FLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) tests/fuzz/fuzz_$$h.c \
+	    $(CORE_SRC) $(CORE_LIBS) -o build/fuzz/fuzz_$$h || exit 1; \
 	  mkdir -p build/fuzz/corpus_$$h; \
 	  echo "fuzz_$$h: $(FUZZ_SECONDS) s"; \
 	  build/fuzz/fuzz_$$h build/fuzz/corpus_$$h tests/fuzz/corpus/$$h \
@@ -130,6 +164,7 @@ demo: deps
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/vmtrace $(DESTDIR)$(LUADIR)/vmtrace $(DESTDIR)$(BINDIR)
 	install -m 755 $(MODULE) $(DESTDIR)$(LIBDIR)/vmtrace/core.so
+	install -m 755 $(OTLP_MODULE) $(DESTDIR)$(LIBDIR)/vmtrace/otlp_http.so
 	install -m 644 lua/vmtrace/*.lua $(DESTDIR)$(LUADIR)/vmtrace/
 	install -m 755 bin/vmtrace $(DESTDIR)$(BINDIR)/vmtrace
 

@@ -3,19 +3,18 @@
  *
  * A host that embeds Lua uses this header to emit spans from C into the same
  * collector a script sees (vt_lua_collector), or creates collectors of its own.
- * The core is plain C (no Lua); every function here but vt_lua_collector lives
- * in csrc/ files that never include lua.h.
+ * Everything here is plain C; only vt_lua_collector lives in the Lua binding.
  *
  * Conventions
  *  - Span ids count up from 1 per collector; 0 means "not recorded".
  *  - Times are nanoseconds: monotonic offsets from the collector's epoch, or
  *    wall-clock nanoseconds since the UNIX epoch where the name says unix.
- *  - Every cJSON value handed to the core is consumed (owned by the core after
- *    the call, whatever the result). Integers that must keep all 64 bits are
- *    cJSON_Raw items holding decimal text (vt_json_int makes them).
  *  - Strings are byte strings with explicit lengths; they may hold NUL bytes
- *    and invalid UTF-8. Keys and string values stored inside cJSON items keep
- *    NUL and 0xC0 bytes escaped (see vt_json_str / vt_str_decode).
+ *    and invalid UTF-8 (outputs escape them; nothing is changed on input).
+ *  - Metadata values are JSON values in vmtrace's compact encoding
+ *    (vt_value, below): build them with vt_vb_* or convert a cJSON item with
+ *    vt_value_from_cjson. The core copies what it is given.
+ *  - Functions return a status (vt_status); vt_strerror words it.
  *  - A collector belongs to one thread at a time; two collectors share nothing.
  */
 #ifndef VMTRACE_H
@@ -24,34 +23,42 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <cjson/cJSON.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define VMTRACE_VERSION "0.1.0"
+#define VMTRACE_VERSION "0.2.0"
 
 typedef uint64_t vt_id;
+typedef struct vt_collector vt_collector;
+typedef struct vt_stack vt_stack;
 
 /* Metadata keys one span may hold: a bound on memory and on the linear cost
  * of keeping its keys sorted. A new key past it is refused (VT_ELIMIT). */
 #define VT_MAX_KEYS 10000
-typedef struct vt_collector vt_collector;
-typedef struct vt_stack vt_stack;
 
-/* Status codes returned by the core. */
+/* ---- status ------------------------------------------------------------------ */
+
 typedef enum vt_status {
   VT_OK = 0,
-  VT_ENOTFOUND = 1, /* id is 0, unknown, finished (or not open), or no mock */
-  VT_EEXIST = 2,    /* set_metadata_if_absent: the key was already there */
-  VT_ENOMEM = 3,    /* an allocation failed; the collector is unchanged */
-  VT_EINVAL = 4,    /* a malformed argument */
-  VT_EIO = 5,       /* an output error */
-  VT_ELIMIT = 6     /* a span already has VT_MAX_KEYS metadata keys */
+  VT_ENOTFOUND = 1, /* the id is 0 or unknown, or the span is not open */
+  VT_EEXIST = 2,    /* the key (or span id) is already there */
+  VT_ENOMEM = 3,    /* an allocation failed; nothing changed */
+  VT_EINVAL = 4,    /* a malformed argument or input */
+  VT_EIO = 5,       /* an input or output error (errno says which) */
+  VT_ELIMIT = 6,    /* a bound was reached (VT_MAX_KEYS, a size limit) */
+  VT_ENOMOCK = 7,   /* no mock clock is installed */
+  VT_STATUS_COUNT
 } vt_status;
 
-/* Span kinds, in the seed's order. */
+/* The message for a status: one place for every wording ("out of memory"). */
+const char *vt_strerror(int status);
+/* Its name: "ENOTFOUND", "ENOMEM", ... (what Lua returns as the third value). */
+const char *vt_status_name(int status);
+
+/* ---- span kinds ----------------------------------------------------------------- */
+
 typedef enum vt_kind {
   VT_PIPELINE, VT_FN_CALL, VT_LLM_CALL, VT_TOOL_CALL, VT_IMPORT, VT_PARALLEL,
   VT_SPAWN, VT_STEP, VT_VM_SETUP, VT_SUSPENSION, VT_RESUME, VT_DRAIN,
@@ -65,32 +72,12 @@ typedef enum vt_kind {
 const char *vt_kind_name(int kind);
 /* The kind whose name is s[0..len), or -1. */
 int vt_kind_parse(const char *s, size_t len);
-/* "pipeline, fn_call, ..., deferred_tool_load" */
-const char *vt_kind_list(void);
-
-/* A causal link to another span (OTel span link). */
-typedef struct vt_link {
-  const char *trace_id;
-  size_t trace_id_len;
-  const char *span_id; /* decimal string of the local id, or a remote id */
-  size_t span_id_len;
-  cJSON *attributes; /* object of string values, or NULL */
-} vt_link;
-
-/* A sub-phase event recorded on a span. */
-typedef struct vt_event {
-  const char *name;
-  size_t name_len;
-  int64_t time_unix_ns; /* wall clock (mock-aware) */
-  int64_t offset_ns;    /* from the span's start */
-  cJSON *attributes;    /* object, or NULL */
-} vt_event;
 
 /* ---- memory ------------------------------------------------------------------ */
 
-/* Every allocation of the core, cJSON's included, goes through these. The
- * allocator is process-wide (like cJSON's hooks): install it before any
- * collector exists. NULL restores malloc/realloc/free. */
+/* Every allocation of the core goes through these (cJSON's too). The
+ * allocator is process-wide: install it before any collector exists. NULL
+ * restores malloc/realloc/free. */
 typedef struct vt_allocator {
   void *(*malloc_fn)(size_t size);
   void *(*realloc_fn)(void *ptr, size_t size);
@@ -100,37 +87,112 @@ void vt_set_allocator(const vt_allocator *a);
 void *vt_malloc(size_t n);
 void *vt_calloc(size_t n, size_t size);
 void *vt_realloc(void *p, size_t n);
-/* Frees what the core returns (summaries, export strings). */
+/* Frees what the core returns (summaries, export strings, built values). */
 void vt_free(void *p);
 
-/* ---- collectors -------------------------------------------------------- */
+/* ---- values -------------------------------------------------------------------- */
+
+/* A JSON value in vmtrace's compact, self-contained encoding: a tag byte,
+ * then the payload (integers keep all 64 bits, strings any bytes). A
+ * `const vt_value *` points at the tag; the encoding holds no pointers, so
+ * it can be copied with memcpy (vt_value_size bytes). Object keys are unique
+ * and sorted by their bytes. */
+typedef struct vt_value vt_value;
+
+typedef enum vt_type {
+  VT_NULL, VT_FALSE, VT_TRUE, VT_INT, VT_NUM, VT_STR, VT_ARR, VT_OBJ
+} vt_type;
+
+vt_type vt_value_type(const vt_value *v);
+int64_t vt_value_int(const vt_value *v);                 /* VT_INT */
+double vt_value_num(const vt_value *v);                  /* VT_NUM (VT_INT converted) */
+const char *vt_value_str(const vt_value *v, size_t *len); /* VT_STR (not NUL-ended) */
+size_t vt_value_count(const vt_value *v);                /* items of VT_ARR / VT_OBJ */
+size_t vt_value_size(const vt_value *v);                 /* bytes of the encoding */
+/* The item of an object under key, or NULL. */
+const vt_value *vt_value_get(const vt_value *obj, const char *key, size_t klen);
+/* Is v (possibly NULL) an integer? *out then holds it. */
+int vt_value_is_int(const vt_value *v, int64_t *out);
+
+/* Iteration over the items of an array or an object (key set for objects). */
+typedef struct vt_iter {
+  const unsigned char *p;
+  size_t left;
+  int object;
+} vt_iter;
+void vt_value_iter(const vt_value *v, vt_iter *it);
+const vt_value *vt_iter_next(vt_iter *it, const char **key, size_t *klen);
+
+/* A value builder: encodings are written into a growable buffer. Begin an
+ * array or object, add items (for objects: vt_vb_key before each value),
+ * end it; the builder sorts object keys (a later duplicate replaces an
+ * earlier one). `failed` sticks once an allocation failed or the nesting was
+ * wrong. vt_vb_value returns the finished value (NULL when failed). */
+typedef struct vt_vb {
+  unsigned char *p;
+  size_t n, cap;
+  int failed;
+  size_t *open; /* offsets of the arrays and objects being built */
+  size_t nopen, capopen;
+} vt_vb;
+void vt_vb_init(vt_vb *b);
+void vt_vb_free(vt_vb *b);
+void vt_vb_reset(vt_vb *b);
+void vt_vb_null(vt_vb *b);
+void vt_vb_bool(vt_vb *b, int v);
+void vt_vb_int(vt_vb *b, int64_t v);
+void vt_vb_num(vt_vb *b, double v); /* NaN and infinities become null */
+void vt_vb_str(vt_vb *b, const char *s, size_t len);
+void vt_vb_arr(vt_vb *b);
+void vt_vb_obj(vt_vb *b);
+void vt_vb_key(vt_vb *b, const char *s, size_t len);
+void vt_vb_end(vt_vb *b);
+void vt_vb_copy(vt_vb *b, const vt_value *v); /* a whole value */
+const vt_value *vt_vb_value(const vt_vb *b);
+/* A copy of a value (vt_free it), or NULL. */
+vt_value *vt_value_dup(const vt_value *v);
+
+/* ---- collectors -------------------------------------------------------------- */
 
 /* A new, disabled collector (NULL when out of memory). */
 vt_collector *vt_collector_new(void);
+/* Tell the subscribers (VT_EV_CLOSE), then free everything. */
 void vt_collector_free(vt_collector *c);
-/* Drop every span, restart ids at 1, new trace id and epoch. Open stacks stay
- * valid but are emptied. */
+/* Drop every span, restart ids at 1, new trace id and epoch, clear the LLM
+ * totals. Stacks stay valid but are emptied; names still used are kept. */
 void vt_collector_reset(vt_collector *c);
 /* Turning tracing on resets the collector, as in the seed. */
 void vt_collector_set_enabled(vt_collector *c, int on);
 int vt_collector_enabled(const vt_collector *c);
-/* "trace_<uuid v7>" (42 bytes + NUL). */
-const char *vt_collector_trace_id(const vt_collector *c);
-/* The 16 bytes of the trace uuid (OTLP / W3C trace id). */
-const unsigned char *vt_collector_trace_bytes(const vt_collector *c);
-/* Spans not kept: allocation failures and spans past max_spans. */
-uint64_t vt_collector_dropped(const vt_collector *c);
-/* Keep at most `max` completed spans (0: no bound). Past it the oldest
- * completed spans are dropped and counted in vt_collector_dropped; hooks (the
- * stream) have seen them already. */
+/* Keep at most `max` completed spans (0: no bound); the oldest go first and
+ * are counted in vt_collector_dropped. Subscribers have seen them already. */
 void vt_collector_set_max_spans(vt_collector *c, size_t max);
 size_t vt_collector_max_spans(const vt_collector *c);
-/* Counts up at every reset: an id is only meaningful with its generation. */
+/* Spans not kept: allocation failures and spans past max_spans. */
+uint64_t vt_collector_dropped(const vt_collector *c);
+
+/* What exports and consumers need to know of the trace, copied out. */
+typedef struct vt_trace_info {
+  char trace_id[48];            /* "trace_<uuid v7>" */
+  unsigned char trace_bytes[16]; /* the OTLP / W3C trace id */
+  uint64_t span_salt;           /* behind the exported span ids */
+  uint64_t remote_parent;       /* the remote span joined (0: none) */
+  unsigned remote_flags;        /* its trace flags */
+  int sampled;                  /* the sampler's decision for this trace */
+  int64_t wall_epoch_ns;        /* wall clock at the epoch */
+  uint64_t dropped;
+  uint64_t generation;          /* counts up at every reset */
+  char tracestate[512];         /* the W3C tracestate joined ("" if none) */
+} vt_trace_info;
+void vt_collector_trace_info(const vt_collector *c, vt_trace_info *out);
+/* "trace_<uuid v7>", valid until the next reset or join. */
+const char *vt_collector_trace_id(const vt_collector *c);
 uint64_t vt_collector_generation(const vt_collector *c);
 
 typedef struct vt_stats {
   size_t open, completed, stacks, names;
   uint64_t dropped, generation;
+  size_t name_bytes; /* bytes of the names held */
 } vt_stats;
 void vt_collector_stats(const vt_collector *c, vt_stats *out);
 
@@ -142,161 +204,80 @@ vt_stack *vt_collector_main_stack(vt_collector *c);
 vt_stack *vt_stack_new(vt_collector *c, vt_id base_parent);
 /* Free a stack; spans it holds stay open and can still be finished. */
 void vt_stack_free(vt_collector *c, vt_stack *st);
-/* The innermost open span of `st` (its base parent when empty), or 0. */
+/* The innermost open span of `st` (NULL: main), else its base parent, or 0. */
 vt_id vt_stack_current(const vt_collector *c, const vt_stack *st);
+void vt_stack_set_base(vt_stack *st, vt_id base_parent);
+/* The track number of a stack (0: main; never reused). */
+uint32_t vt_stack_track(const vt_stack *st);
 
 /* ---- recording ----------------------------------------------------------- */
+
+/* A causal link to another span (OTel span link). */
+typedef struct vt_link {
+  const char *trace_id;
+  size_t trace_id_len;
+  const char *span_id; /* decimal text of a local id, or 16 hex digits */
+  size_t span_id_len;
+  const vt_value *attributes; /* an object, or NULL */
+} vt_link;
+
+/* A sub-phase event of a span. */
+typedef struct vt_event {
+  const char *name;
+  size_t name_len;
+  int64_t time_unix_ns; /* wall clock (mock-aware) */
+  int64_t offset_ns;    /* from the span's start */
+  const vt_value *attributes; /* an object, or NULL */
+} vt_event;
 
 #define VT_START_DETACHED 1u /* a root span: no parent, whatever is active */
 #define VT_START_ALWAYS 2u   /* record even while tracing is off */
 #define VT_START_INSTANT 4u  /* a marker: completed at once, duration 0 */
+#define VT_START_PARENT 8u   /* the parent is args->parent (an open or completed span) */
 
-/* What a span starts with besides its kind and name (all optional). */
+/* What a span starts with besides its kind and name (all optional; copied). */
 typedef struct vt_start_args {
-  vt_link *links;  /* copied; each link's attributes are consumed */
+  const vt_link *links;
   size_t nlinks;
-  cJSON *metadata; /* an object, consumed */
-  unsigned flags;  /* VT_START_* */
+  const vt_value *metadata; /* an object */
+  unsigned flags;           /* VT_START_* */
+  vt_id parent;             /* with VT_START_PARENT */
 } vt_start_args;
 
 /* Start a span on `st` (NULL: the main stack); its parent is the current span
- * of `st` unless detached. `a` may be NULL; what it holds is consumed whatever
- * the result. Returns the id, or 0 when tracing is off (and not ALWAYS) or out
- * of memory (counted in vt_collector_dropped). */
+ * of `st` unless detached or given. Returns the id, or 0 when tracing is off
+ * (and not ALWAYS) or the span could not be kept (counted as dropped). */
 vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
                          const char *name, size_t name_len,
                          const vt_start_args *a);
-/* Intern a span name: a handle that stays valid for the collector's life
- * (names survive reset), or -1 when out of memory. */
+/* Intern a name: a handle for vt_collector_start_interned, or -1 when out of
+ * memory. The caller holds one reference until vt_collector_name_release;
+ * a name is freed when no span or holder uses it. */
 int64_t vt_collector_intern(vt_collector *c, const char *name, size_t len);
+void vt_collector_name_release(vt_collector *c, uint32_t name);
 /* vt_collector_start with an interned name: the fast path for hot loops. */
 vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
                                   uint32_t name, const vt_start_args *a);
 /* Finish an open span: VT_OK and its duration, or VT_ENOTFOUND. The span is
  * removed from whichever stack holds it, wherever it is in that stack. */
 int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns);
-/* Set a metadata key of an open span (VT_ENOTFOUND otherwise). */
+
+#define VT_META_IF_ABSENT 1u /* only when the key is missing (VT_EEXIST) */
+#define VT_META_DONE 2u      /* completed spans take it too */
+/* Set a metadata key of an open span (with VT_META_DONE, or IF_ABSENT, of a
+ * completed one too). VT_ENOTFOUND, VT_EEXIST, VT_ELIMIT, VT_ENOMEM. */
 int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
-                              size_t key_len, cJSON *value);
-/* Set a key of an open or completed span unless present (VT_EEXIST). */
-int vt_collector_set_metadata_if_absent(vt_collector *c, vt_id id,
-                                        const char *key, size_t key_len,
-                                        cJSON *value);
-/* Set every key of `obj` (an object, consumed) on an open or completed span
- * (replacing keys it has). */
-int vt_collector_merge_metadata(vt_collector *c, vt_id id, cJSON *obj);
+                              size_t key_len, const vt_value *value,
+                              unsigned flags);
+/* Set every key of the object `obj` (open or completed span), replacing
+ * keys it has. All or nothing. */
+int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj);
+/* Append an event to an open span (VT_ENOTFOUND otherwise). */
+int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
+                              size_t name_len, const vt_value *attributes);
 /* Time since an open span started (mock-aware), or a completed span's
  * duration. */
 int vt_collector_elapsed(const vt_collector *c, vt_id id, int64_t *ns);
-/* Append an event to an open span (VT_ENOTFOUND otherwise). */
-int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
-                              size_t name_len, cJSON *attributes);
-
-/* ---- trace context (W3C) and sampling ----------------------------------------- */
-
-/* Join a remote trace from a W3C traceparent header: its trace id becomes the
- * collector's and its span the parent of every root span in the exports.
- * VT_EINVAL (and nothing changes) for a header the specification calls
- * invalid: version ff, all-zero ids, wrong lengths, uppercase hex. */
-int vt_collector_continue_trace(vt_collector *c, const char *header, size_t len);
-/* The traceparent header for span id (0: the remote parent joined, if any):
- * "00-<trace>-<span>-<flags>" into out (56 bytes with the NUL); VT_OK or
- * VT_ENOTFOUND. */
-int vt_collector_traceparent(const vt_collector *c, vt_id id, char out[56]);
-/* The remote parent span id joined (its 8 bytes), or 0. */
-uint64_t vt_collector_remote_parent(const vt_collector *c);
-/* Parse a traceparent header (1 when valid). */
-int vt_traceparent_parse(const char *s, size_t len, unsigned char trace[16],
-                         uint64_t *parent, unsigned *flags);
-
-/* OpenTelemetry samplers (OTEL_TRACES_SAMPLER): the decision is made per
- * trace, from the trace id (the same in every process) or the remote
- * parent's sampled flag, and is what vt_collector_sampled says. */
-typedef enum vt_sampler {
-  VT_SAMPLER_ALWAYS_ON,
-  VT_SAMPLER_ALWAYS_OFF,
-  VT_SAMPLER_RATIO,
-  VT_SAMPLER_PARENT_ALWAYS_ON,
-  VT_SAMPLER_PARENT_ALWAYS_OFF,
-  VT_SAMPLER_PARENT_RATIO
-} vt_sampler;
-void vt_collector_set_sampler(vt_collector *c, vt_sampler s, double ratio);
-int vt_collector_sampled(const vt_collector *c);
-/* Is a trace with this id sampled at `ratio` (0..1)? */
-int vt_trace_sampled(const unsigned char trace[16], double ratio);
-
-/* ---- OTLP/HTTP exporter ----------------------------------------------------------- */
-
-typedef struct vt_otlp_config {
-  const char *endpoint;        /* the full URL, e.g. http://host:4318/v1/traces */
-  const char *const *headers;  /* "Name: value" strings, NULL-terminated, or NULL */
-  const char *service_name;    /* NULL: "unknown_service" */
-  const cJSON *resource;       /* more resource attributes (copied), or NULL */
-  long timeout_ms;             /* one request (default 10000) */
-  long max_retry_ms;           /* retrying one batch, in all (default 30000) */
-  long delay_ms;               /* the longest a span waits for its batch (default 5000) */
-  long backoff_ms;             /* the first retry's wait, doubled each time (default 1000) */
-  int gzip;                    /* compress request bodies */
-  size_t batch_size;           /* spans per request (default 512) */
-  size_t max_queue;            /* spans waiting at most (default 2048); past it: dropped */
-} vt_otlp_config;
-
-typedef struct vt_otlp vt_otlp;
-typedef struct vt_otlp_stats {
-  uint64_t queued, exported, dropped, failed_batches, failed_spans, retries, batches;
-  char last_error[256];
-} vt_otlp_stats;
-
-/* Export every finished, sampled span of c from now on (a background thread,
- * libcurl). NULL with a message in err when it cannot start. */
-vt_otlp *vt_otlp_start(vt_collector *c, const vt_otlp_config *cfg, char *err,
-                       size_t errlen);
-/* Wait until what was queued has been sent (or failed); 1 when done in time. */
-int vt_otlp_flush(vt_otlp *x, long timeout_ms);
-/* Flush, stop the thread, free. 1 when everything was sent in time. */
-int vt_otlp_shutdown(vt_otlp *x, long timeout_ms);
-void vt_otlp_stats_get(vt_otlp *x, vt_otlp_stats *out);
-
-/* ---- hooks ------------------------------------------------------------------ */
-
-typedef enum vt_hook_event {
-  VT_HOOK_START, /* a span started (readable with vt_collector_get) */
-  VT_HOOK_END,   /* a span finished */
-  VT_HOOK_META,  /* metadata was added to a completed span */
-  VT_HOOK_RESET,  /* the collector was reset (new trace id); id is 0 */
-  VT_HOOK_CONTEXT /* the collector joined a remote trace; id is 0 */
-} vt_hook_event;
-
-typedef void (*vt_hook_fn)(void *ud, const vt_collector *c, vt_hook_event ev,
-                           vt_id id);
-/* Call fn on every span start and end, whoever records them (Lua or C).
- * At most 8 hooks; VT_ENOMEM past that. */
-int vt_collector_add_hook(vt_collector *c, vt_hook_fn fn, void *ud);
-int vt_collector_remove_hook(vt_collector *c, vt_hook_fn fn, void *ud);
-
-/* ---- the NDJSON stream -------------------------------------------------------- */
-
-typedef struct vt_stream vt_stream;
-/* Write every span start and end of `c` to `f` as NDJSON lines from now on
- * (fflush after each line when flush_each), after a header line. With owns,
- * vt_stream_close closes f. NULL when out of memory or out of hooks. */
-vt_stream *vt_stream_open(vt_collector *c, FILE *f, int owns, int flush_each);
-/* errno of the first failed write, or 0. */
-int vt_stream_error(const vt_stream *s);
-/* Stop, flush (and close); returns the first error's errno, or 0. */
-int vt_stream_close(vt_stream *s);
-
-/* ---- reading files ------------------------------------------------------------ */
-
-/* Replace the spans of c with those of `text`: a JSON span list (the json
- * export) or an NDJSON stream, also one cut short by a crash (spans still open
- * come back with unfinished = true, ending at the last time seen). VT_OK, or
- * VT_EINVAL / VT_ENOMEM with a message "line N: ..." in err. */
-int vt_collector_load(vt_collector *c, const char *text, size_t len, char *err,
-                      size_t errlen);
-/* Parse one JSON value (integers keep 64 bits); NULL with *err and the byte
- * offset *at of the problem. */
-cJSON *vt_json_parse(const char *text, size_t len, const char **err, size_t *at);
 
 /* ---- reading ------------------------------------------------------------- */
 
@@ -311,59 +292,131 @@ typedef struct vt_span_view {
   int64_t start_ns;      /* monotonic offset from the collector's epoch */
   int64_t start_unix_ns; /* wall clock at start (mock-aware) */
   int64_t duration_ns;   /* 0 while open */
-  const cJSON *metadata; /* object with sorted keys, or NULL */
+  const vt_value *metadata; /* an object with sorted keys, or NULL */
   const vt_link *links;
   size_t nlinks;
   const vt_event *events;
   size_t nevents;
 } vt_span_view;
 
-/* Fill `out` for an open or completed span: VT_OK or VT_ENOTFOUND. O(1). */
+/* Fill `out` for an open or completed span: VT_OK or VT_ENOTFOUND. O(1).
+ * The pointers stay valid until the span changes or goes. */
 int vt_collector_get(const vt_collector *c, vt_id id, vt_span_view *out);
 /* Completed spans, in the order they finished. */
 size_t vt_collector_count(const vt_collector *c);
 vt_id vt_collector_completed_id(const vt_collector *c, size_t i);
+/* The next completed span in id (start) order after `after` (0 to begin),
+ * or 0 at the end. */
+vt_id vt_collector_next_completed(const vt_collector *c, vt_id after);
 /* Drop every completed span (after reading them): take_spans. */
 void vt_collector_take(vt_collector *c);
 
-/* The seed's format_summary text, NUL-terminated (vt_free it), or
- * NULL when out of memory. Linear in the number of spans. */
-char *vt_collector_summary(const vt_collector *c, size_t *len);
+/* Reset the collector (as vt_collector_reset) into the trace `t` names
+ * (trace id, salt, remote parent, tracestate, wall epoch, dropped count):
+ * what reading a file back does before importing its spans. */
+void vt_collector_reset_trace(vt_collector *c, const vt_trace_info *t);
+/* Add a completed span as it was recorded elsewhere (its id, times, metadata,
+ * links and events, all copied). VT_EEXIST for an id in use, VT_EINVAL for
+ * an id of 0 or past 2^40, an unknown kind or a parent not before it. */
+int vt_collector_import(vt_collector *c, const vt_span_view *v);
 
-/* ---- exports -------------------------------------------------------------- */
+/* ---- the event bus ---------------------------------------------------------- */
 
-typedef enum vt_format {
-  VT_FORMAT_JSON,   /* array of span objects (the Lua table shape) */
-  VT_FORMAT_OTLP,   /* OTLP/JSON ExportTraceServiceRequest */
-  VT_FORMAT_CHROME, /* Chrome trace events (Perfetto, speedscope) */
-  VT_FORMAT_FOLDED  /* folded stacks (flamegraph.pl, inferno, speedscope) */
-} vt_format;
+typedef enum vt_ev {
+  VT_EV_START,   /* a span started (readable with vt_collector_get) */
+  VT_EV_END,     /* a span finished */
+  VT_EV_META,    /* metadata was added to a completed span */
+  VT_EV_RESET,   /* the collector was reset (new trace); id is 0 */
+  VT_EV_CONTEXT, /* the collector joined a remote trace; id is 0 */
+  VT_EV_LOAD,    /* a completed span was read from a file (vt_collector_load) */
+  VT_EV_CLOSE    /* the collector is being freed: let go of it; id is 0 */
+} vt_ev;
 
-typedef enum vt_weight {
-  VT_WEIGHT_TIME,   /* self time in microseconds */
-  VT_WEIGHT_TOKENS, /* input + output + cache read + cache write tokens */
-  VT_WEIGHT_COST    /* cost in micro-USD */
-} vt_weight;
+typedef void (*vt_listener)(void *ud, vt_collector *c, vt_ev ev, vt_id id);
+/* Every consumer of span events (the stream, the OTLP exporter, Lua sinks,
+ * a host's own) subscribes here, whoever records the spans. A listener must
+ * not start, finish or change spans; it may unsubscribe itself. */
+int vt_collector_subscribe(vt_collector *c, vt_listener fn, void *ud);
+int vt_collector_unsubscribe(vt_collector *c, vt_listener fn, void *ud);
 
-typedef struct vt_export_opts {
-  vt_weight weight;         /* folded */
-  const char *service_name; /* otlp: service.name (NULL: "unknown_service") */
-  const cJSON *resource;    /* otlp: more resource attributes, or NULL */
-} vt_export_opts;
+/* ---- trace context (W3C) and sampling ------------------------------------------- */
 
-/* Write the completed spans in `fmt` to `f`, streaming: memory does not grow
- * with the number of spans. VT_OK, VT_EIO (errno set) or VT_ENOMEM. */
-int vt_collector_export(const vt_collector *c, vt_format fmt,
-                        const vt_export_opts *o, FILE *f);
-/* The same into a NUL-terminated string (vt_free it), or NULL. */
-char *vt_collector_export_string(const vt_collector *c, vt_format fmt,
-                                 const vt_export_opts *o, size_t *len);
-/* The run profile as a JSON object (wall_ms, by_kind, residual_ms,
- * top_llm_calls, top_tool_calls, steps, llm totals), or NULL (no memory). */
-cJSON *vt_collector_profile(const vt_collector *c);
-/* The exported (OTLP / W3C) id of a local span: 16 hex digits' worth, unique
- * across processes that share a trace. */
-uint64_t vt_collector_otel_span_id(const vt_collector *c, vt_id id);
+/* Join a remote trace from a W3C traceparent header (and its tracestate, or
+ * NULL): its trace id becomes the collector's and its span the parent of
+ * every root span in the exports. VT_EINVAL (nothing changes) for a header
+ * the specification calls invalid. */
+int vt_collector_continue_trace(vt_collector *c, const char *traceparent,
+                                size_t len, const char *tracestate,
+                                size_t ts_len);
+/* The traceparent header for span id (0: the remote parent joined):
+ * "00-<trace>-<span>-<flags>" into out; VT_OK or VT_ENOTFOUND. */
+int vt_collector_traceparent(const vt_collector *c, vt_id id, char out[56]);
+
+/* OpenTelemetry samplers (OTEL_TRACES_SAMPLER): the decision is made per
+ * trace, from the trace id or the remote parent's sampled flag. */
+typedef enum vt_sampler {
+  VT_SAMPLER_ALWAYS_ON,
+  VT_SAMPLER_ALWAYS_OFF,
+  VT_SAMPLER_RATIO,
+  VT_SAMPLER_PARENT_ALWAYS_ON,
+  VT_SAMPLER_PARENT_ALWAYS_OFF,
+  VT_SAMPLER_PARENT_RATIO,
+  VT_SAMPLER_COUNT
+} vt_sampler;
+/* "always_on", "always_off", "traceidratio", "parentbased_always_on", ... */
+const char *vt_sampler_name(vt_sampler s);
+int vt_sampler_parse(const char *s, size_t len); /* or -1 */
+void vt_collector_set_sampler(vt_collector *c, vt_sampler s, double ratio);
+
+/* ---- LLM usage (one rule: read from metadata here, used everywhere) ------ */
+
+typedef struct vt_usage {
+  int64_t input, output, cache_read, cache_write; /* tokens (0 when absent) */
+  double cost_usd;
+  int priced;          /* cost_usd was set */
+  const char *model;   /* metadata "model" (bytes), or "" */
+  size_t model_len;
+  const char *provider;
+  size_t provider_len;
+} vt_usage;
+/* Read the usage of a span's metadata (NULL: none). */
+void vt_usage_read(const vt_value *metadata, vt_usage *out);
+/* input + output + cache_read + cache_write */
+int64_t vt_usage_tokens(const vt_usage *u);
+
+/* Running totals of the finished llm_call spans: kept by the core when they
+ * finish, not changed by take or max_spans, cleared by reset. */
+typedef struct vt_llm_totals {
+  uint64_t calls, unpriced;
+  int64_t input, output, cache_read, cache_write;
+  double cost_usd;
+} vt_llm_totals;
+void vt_collector_llm_totals(const vt_collector *c, vt_llm_totals *out);
+/* The totals of the i-th model seen (0 <= i < the count returned by
+ * vt_collector_llm_models); the model name in *model. */
+size_t vt_collector_llm_models(const vt_collector *c);
+int vt_collector_llm_model(const vt_collector *c, size_t i, const char **model,
+                           size_t *len, vt_llm_totals *out);
+
+/* A price catalog: USD per million tokens, per provider and model. */
+typedef struct vt_price {
+  double input, output, cache_read, cache_write;
+} vt_price;
+typedef struct vt_prices vt_prices;
+vt_prices *vt_prices_new(void);
+void vt_prices_free(vt_prices *p);
+void vt_prices_clear(vt_prices *p);
+int vt_prices_set(vt_prices *p, const char *provider, size_t plen, const char *model,
+                  size_t mlen, const vt_price *price);
+/* The price of a model: the exact entry, else the longest entry the model id
+ * starts with where the next character is '-', '@', ':' or '.' (a dated or
+ * versioned id: gpt-4o-mini-2024-07-18 takes gpt-4o-mini, not gpt-4o).
+ * With provider "" any provider's (the first found). NULL when unpriced;
+ * *matched (may be NULL) gets the entry's model name. */
+const vt_price *vt_prices_find(const vt_prices *p, const char *provider, size_t plen,
+                               const char *model, size_t mlen, const char **matched);
+/* The cost of a usage under a price. */
+double vt_price_cost(const vt_price *price, const vt_usage *u);
 
 /* ---- clock ----------------------------------------------------------------- */
 
@@ -378,26 +431,148 @@ int64_t vt_collector_now_ms(const vt_collector *c);       /* wall ms */
 int64_t vt_collector_monotonic_ms(const vt_collector *c); /* ms since epoch, or
                                                             mock monotonic */
 
-/* ---- JSON values ----------------------------------------------------------- */
+/* ---- JSON ------------------------------------------------------------------------- */
 
-/* A 64-bit integer kept exactly (cJSON_Raw with decimal text). */
-cJSON *vt_json_int(int64_t v);
-/* A string value of `len` bytes (NUL and 0xC0 bytes escaped). */
-cJSON *vt_json_str(const char *s, size_t len);
-/* A number; NaN and infinities become null. */
-cJSON *vt_json_num(double d);
-/* Add `value` to `obj` under `key`, keeping keys sorted and unique (an old
- * value under the same key is replaced). Consumes value. */
-int vt_json_obj_set(cJSON *obj, const char *key, size_t key_len, cJSON *value);
-/* The item under `key`, or NULL. */
-cJSON *vt_json_obj_get(const cJSON *obj, const char *key, size_t key_len);
-/* Is `item` an integer made by vt_json_int? Then *out holds it. */
-int vt_json_is_int(const cJSON *item, int64_t *out);
-/* Decode a stored (escaped) string into buf (at least strlen(s) bytes);
- * returns the decoded length. */
-size_t vt_str_decode(const char *s, char *buf);
+struct cJSON;
+/* Parse one JSON value (integers keep 64 bits, strings any byte): the value
+ * (vt_free it), or NULL with a message in *err and the byte offset *at. */
+vt_value *vt_json_parse(const char *text, size_t len, const char **err, size_t *at);
+/* Conversions for hosts that build metadata with cJSON (a cJSON_Raw item
+ * holding decimal digits is an exact integer). vt_free / cJSON_Delete them. */
+vt_value *vt_value_from_cjson(const struct cJSON *item);
+struct cJSON *vt_value_to_cjson(const vt_value *v);
 
-/* ---- Lua hosts (defined in lvmtrace.c) ------------------------------------ */
+/* ---- exports -------------------------------------------------------------- */
+
+typedef enum vt_format {
+  VT_FORMAT_JSON,    /* array of span objects (the Lua table shape) */
+  VT_FORMAT_OTLP,    /* OTLP/JSON ExportTraceServiceRequest */
+  VT_FORMAT_CHROME,  /* Chrome trace events (Perfetto, speedscope) */
+  VT_FORMAT_FOLDED,  /* folded stacks (flamegraph.pl, inferno, speedscope) */
+  VT_FORMAT_PROFILE, /* the run profile as text */
+  VT_FORMAT_SUMMARY, /* the seed's format_summary text */
+  VT_FORMAT_HTML,    /* the self-contained HTML report */
+  VT_FORMAT_COUNT
+} vt_format;
+const char *vt_format_name(int fmt);           /* "json", "otlp", ... */
+int vt_format_parse(const char *s, size_t len); /* or -1 */
+
+typedef enum vt_weight {
+  VT_WEIGHT_TIME,   /* self time in microseconds */
+  VT_WEIGHT_TOKENS, /* input + output + cache read + cache write tokens */
+  VT_WEIGHT_COST,   /* cost in micro-USD */
+  VT_WEIGHT_COUNT
+} vt_weight;
+const char *vt_weight_name(int w);
+int vt_weight_parse(const char *s, size_t len);
+
+/* OpenTelemetry span limits for OTLP output (0: no limit). */
+typedef struct vt_limits {
+  size_t attribute_count;        /* OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT */
+  size_t attribute_value_length; /* OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT */
+  size_t event_count;            /* OTEL_SPAN_EVENT_COUNT_LIMIT */
+  size_t link_count;             /* OTEL_SPAN_LINK_COUNT_LIMIT */
+} vt_limits;
+
+typedef struct vt_export_opts {
+  vt_weight weight;          /* folded */
+  const char *service_name;  /* otlp: service.name (NULL: "unknown_service") */
+  const vt_value *resource;  /* otlp: more resource attributes (an object), or NULL */
+  vt_limits limits;          /* otlp */
+  int64_t generated_unix_ms; /* html: when the report was made (0: now) */
+} vt_export_opts;
+
+/* Write the completed spans in `fmt` to `f`, streaming: memory does not grow
+ * with the number of spans. VT_OK, VT_EIO (errno set) or VT_ENOMEM. */
+int vt_collector_export(const vt_collector *c, vt_format fmt, const vt_export_opts *o,
+                        FILE *f);
+/* The same into a NUL-terminated string (vt_free it), or NULL. */
+char *vt_collector_export_string(const vt_collector *c, vt_format fmt,
+                                 const vt_export_opts *o, size_t *len);
+/* The same to a path, written to a temporary file in its directory (named
+ * "<path>.vmtrace-tmp-XXXXXX", made with O_EXCL) and renamed into place once
+ * complete; the file keeps the mode of the file it replaces. VT_OK, VT_EIO
+ * with errno, VT_ENOMEM. */
+int vt_collector_export_path(const vt_collector *c, vt_format fmt, const vt_export_opts *o,
+                             const char *path);
+/* The seed's format_summary text (vt_free it), or NULL when out of memory.
+ * Linear in the number of spans. */
+char *vt_collector_summary(const vt_collector *c, size_t *len);
+/* The run profile as a value (an object: wall_ms, by_kind, residual_ms,
+ * top_llm_calls, top_tool_calls, steps, llm), or NULL (vt_free it). */
+vt_value *vt_collector_profile(const vt_collector *c);
+
+/* ---- the NDJSON stream -------------------------------------------------------- */
+
+typedef struct vt_stream vt_stream;
+/* Write every span start and end of `c` as NDJSON lines to the file
+ * descriptor fd from now on, after a header line (vt_stream_close closes the
+ * fd). flush_each: each line goes to the kernel at once; else lines are
+ * buffered (64 KiB) and the buffer is written when full, at close and at
+ * process exit. When the file does not end with a newline (an append after
+ * a torn last line), the stream starts on a fresh line. NULL when out of
+ * memory. */
+vt_stream *vt_stream_open(vt_collector *c, int fd, int flush_each);
+typedef struct vt_stream_status {
+  int error;           /* errno of the first failed write (0: none) */
+  int failing;         /* the last write failed */
+  uint64_t lines;      /* lines written */
+  uint64_t lost_lines; /* lines that could not be written */
+} vt_stream_status;
+void vt_stream_status_get(const vt_stream *s, vt_stream_status *out);
+/* Stop, write what is buffered, close; the first error's errno, or 0. */
+int vt_stream_close(vt_stream *s);
+
+/* ---- reading files ------------------------------------------------------------ */
+
+typedef struct vt_load_result {
+  size_t spans;          /* spans read */
+  size_t unfinished;     /* spans still open when the stream ended */
+  size_t skipped_lines;  /* torn or corrupt stream lines skipped (but the last) */
+  int torn_tail;         /* the last line was cut short (as a crash leaves it) */
+  size_t renumbered;     /* 1 when sparse ids were renumbered */
+  size_t line;           /* where the error is (with a status other than VT_OK) */
+  char error[200];
+} vt_load_result;
+/* Replace the spans of c with those read from f: a JSON span list (the json
+ * export) or an NDJSON stream, also one cut short by a crash (spans still
+ * open come back with unfinished = true, ending at the last time seen). The
+ * input is read in a bounded window; a refused file leaves c as it was.
+ * VT_OK, VT_EINVAL, VT_EIO (errno) or VT_ENOMEM with r->line and r->error. */
+int vt_collector_load(vt_collector *c, FILE *f, vt_load_result *r);
+/* The same from memory. */
+int vt_collector_load_text(vt_collector *c, const char *text, size_t len, vt_load_result *r);
+
+/* ---- OpenTelemetry ids ------------------------------------------------------ */
+
+/* The exported (OTLP / W3C) id of a local span: unique across processes that
+ * share a trace (a bijection of the id under a per-collector random salt). */
+uint64_t vt_otel_span_id(uint64_t salt, vt_id id);
+uint64_t vt_collector_otel_span_id(const vt_collector *c, vt_id id);
+/* Parse a traceparent header (1 when valid). */
+int vt_traceparent_parse(const char *s, size_t len, unsigned char trace[16],
+                         uint64_t *parent, unsigned *flags);
+
+/* ---- modules ----------------------------------------------------------------- */
+
+/* What a separately built module (the OTLP/HTTP exporter, vmtrace.otlp_http)
+ * needs of the core module it runs beside: the core's own functions, so that
+ * one allocator and one copy of the store serve both. The Lua binding puts
+ * it in the registry as light userdata under "vmtrace.api", and the state's
+ * collector under "vmtrace.collector". */
+#define VT_API_VERSION 1
+typedef struct vt_api {
+  int version;
+  int (*subscribe)(vt_collector *c, vt_listener fn, void *ud);
+  int (*unsubscribe)(vt_collector *c, vt_listener fn, void *ud);
+  int (*get)(const vt_collector *c, vt_id id, vt_span_view *out);
+  void (*trace_info)(const vt_collector *c, vt_trace_info *out);
+  void (*set_sampler)(vt_collector *c, vt_sampler s, double ratio);
+  uint64_t (*dropped)(const vt_collector *c);
+} vt_api;
+const vt_api *vt_core_api(void);
+
+/* ---- Lua hosts (defined in the binding) --------------------------------------- */
 
 struct lua_State;
 /* The collector of a Lua state that has loaded vmtrace.core, or NULL. */

@@ -1061,11 +1061,12 @@ describe("vmtrace.export", function()
       local l = vmtrace.profile().llm
       assert.same({ 2, 300, 60, 5, 1, 0.75 }, { l.calls, l.input_tokens, l.output_tokens,
         l.cache_read_tokens, l.cache_write_tokens, l.cost_usd })
+      assert.equal(0, l.unpriced)
       assert.same({
         ["model-a"] = { calls = 1, input_tokens = 100, output_tokens = 10,
-          cache_read_tokens = 5, cache_write_tokens = 1, cost_usd = 0.25 },
+          cache_read_tokens = 5, cache_write_tokens = 1, cost_usd = 0.25, unpriced = 0 },
         ["model-b"] = { calls = 1, input_tokens = 200, output_tokens = 50,
-          cache_read_tokens = 0, cache_write_tokens = 0, cost_usd = 0.5 },
+          cache_read_tokens = 0, cache_write_tokens = 0, cost_usd = 0.5, unpriced = 0 },
       }, l.by_model)
     end)
 

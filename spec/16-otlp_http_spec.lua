@@ -375,7 +375,7 @@ describe("vmtrace.otlp", function()
       vmtrace.finish(root)
       assert.is_true(vmtrace.otlp.flush(30000))
       local st = vmtrace.otlp.stats()
-      assert.same({ queued = 0, exported = 1000, dropped = 0, failed_batches = 0,
+      assert.same({ queued = 0, queued_bytes = 0, exported = 1000, dropped = 0, failed_batches = 0,
                     failed_spans = 0, retries = 0, batches = st.batches }, st)
 
       local recs = records(r)
@@ -524,7 +524,7 @@ report { done = true }
       local r = start_receiver("--fail", "1", "--status", "429", "--retry-after", "30")
       start_exporter { endpoint = r.url, backoff_ms = 1, max_retry_ms = 2000, delay_ms = 60000 }
       make_spans(5)
-      assert.is_true(vmtrace.otlp.flush(30000))
+      assert.is_false(vmtrace.otlp.flush(30000), "a failed batch: flush says so")
       local st = vmtrace.otlp.stats()
       assert.equal(0, st.retries)
       assert.equal(0, st.exported)
@@ -540,7 +540,7 @@ report { done = true }
       local r = start_receiver("--fail", "1", "--status", "503", "--retry-after", date)
       start_exporter { endpoint = r.url, backoff_ms = 1, max_retry_ms = 2000, delay_ms = 60000 }
       make_spans(5)
-      assert.is_true(vmtrace.otlp.flush(30000))
+      assert.is_false(vmtrace.otlp.flush(30000), "a failed batch: flush says so")
       local st = vmtrace.otlp.stats()
       assert.equal(1, #records(r), "retried before the date Retry-After: " .. date .. " gave")
       assert.equal(0, st.retries)
@@ -553,7 +553,7 @@ report { done = true }
         local r = start_receiver("--fail", "1", "--status", tostring(status))
         start_exporter { endpoint = r.url, backoff_ms = 1, max_retry_ms = 60000, delay_ms = 60000 }
         make_spans(6, "refused_")
-        assert.is_true(vmtrace.otlp.flush(30000))
+        assert.is_false(vmtrace.otlp.flush(30000), "a failed batch: flush says so")
         local st = vmtrace.otlp.stats()
         assert.equal(0, st.retries)
         assert.equal(0, st.exported)
@@ -833,7 +833,7 @@ report { ok = ok, err = tostring(err):gsub("\n", " ") }
       local r = start_receiver("--fail", "1", "--status", "401")
       start_exporter { endpoint = r.url, delay_ms = 60000, headers = { authorization = "Bearer " .. SECRET } }
       make_spans(2)
-      assert.is_true(vmtrace.otlp.flush(30000))
+      assert.is_false(vmtrace.otlp.flush(30000), "a failed batch: flush says so")
       local st = vmtrace.otlp.stats()
       assert.equal(1, st.failed_batches)
       assert.is_string(st.last_error)
@@ -842,7 +842,7 @@ report { ok = ok, err = tostring(err):gsub("\n", " ") }
       start_exporter { endpoint = closed_url(), headers = { authorization = "Bearer " .. SECRET },
                        backoff_ms = 1, max_retry_ms = 50 }
       make_spans(2)
-      assert.is_true(vmtrace.otlp.flush(30000))
+      assert.is_false(vmtrace.otlp.flush(30000), "nothing could be delivered")
       st = vmtrace.otlp.stats()
       assert.is_string(st.last_error)
       assert.is_nil(st.last_error:find(SECRET, 1, true), st.last_error)

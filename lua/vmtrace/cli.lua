@@ -46,8 +46,12 @@ end
 
 local function load(input)
   if not input then fail("no input file") end
-  local n, err = vmtrace.load(input)
-  if not n then fail("%s", err) end
+  local n, info = vmtrace.load(input)
+  if not n then fail("%s", info) end
+  if info.skipped_lines > 0 then
+    io.stderr:write(("vmtrace: %s: skipped %d torn or corrupt line%s\n"):format(input,
+      info.skipped_lines, info.skipped_lines == 1 and "" or "s"))
+  end
   return n
 end
 

@@ -10,10 +10,8 @@ local Handle = { __name = "vmtrace.timing.Handle" }
 Handle.__index = Handle
 local private = setmetatable({}, { __mode = "k" }) -- handle -> {gen, segment}
 
-local check = require "vmtrace.check"
-
 local function fail(fn, n, msg, level)
-  check.argerror("timing." .. fn, n, msg, (level or 1) + 1)
+  core._argerror("timing." .. fn, n, msg, (level or 1) + 1)
 end
 
 local function check_handle(fn, h)
@@ -44,8 +42,7 @@ local function start(fn, name, attrs)
   if attrs ~= nil and type(attrs) ~= "table" then
     fail(fn, 2, "table of attributes expected, got " .. type(attrs), 2)
   end
-  local id, parent = check.as("timing." .. fn, { 1, 1, 2 }, pcall(core._start_always,
-    "user_timing", name, attrs and { metadata = attrs } or nil))
+  local id, parent = core._start_always(name, attrs, "timing." .. fn)
   local s = core.get(id) or {}
   local h = setmetatable({
     name = name,
@@ -73,7 +70,7 @@ function M.event(h, name, attrs)
   local p = check_handle("event", h)
   if type(name) ~= "string" then fail("event", 2, "string expected, got " .. type(name)) end
   if p.segment or not live(h, p) then return false end
-  return check.as("timing.event", { 1, 2, 3 }, pcall(core.record_event, h.span_id, name, attrs))
+  return core._event(h.span_id, name, attrs, "timing.event")
 end
 
 --- Milliseconds since the handle started (its duration once finished).
@@ -120,7 +117,7 @@ function M.finish(h, attrs)
   end
   local duration, s
   if live(h, p) then
-    if attrs then check.as("timing.finish", { 1, 2 }, pcall(core._merge, h.span_id, attrs)) end
+    if attrs then core._merge(h.span_id, attrs, "timing.finish", 2) end
     duration = core.finish(h.span_id)
     s = core.get(h.span_id)
   end

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include <cjson/cJSON.h>
+
+#include "util.h"
 
 static vt_allocator current = {malloc, realloc, free};
 
@@ -54,4 +56,14 @@ int vt_grow(void **p, size_t *cap, size_t need, size_t size) {
   *p = q;
   *cap = n;
   return 1;
+}
+
+char *vt_memdup(const char *s, size_t len) {
+  char *d;
+  if (len == SIZE_MAX) return NULL;
+  d = vt_malloc(len + 1);
+  if (!d) return NULL;
+  if (len) memcpy(d, s, len);
+  d[len] = '\0';
+  return d;
 }

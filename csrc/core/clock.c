@@ -6,13 +6,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "internal.h"
+#include "core.h"
 
-int64_t vt_clock_mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+int64_t vt_clock_mono_ns(void) { return vt_mono_ns(); }
 
 int64_t vt_clock_wall_ns(void) {
   struct timespec ts;
@@ -31,7 +27,7 @@ int vt_collector_mock_push(vt_collector *c, int64_t wall_ms) {
 
 int vt_collector_mock_advance(vt_collector *c, int64_t ms, int64_t *wall_ms) {
   vt_mock *m;
-  if (!c->nmocks) return VT_ENOTFOUND;
+  if (!c->nmocks) return VT_ENOMOCK;
   if (ms < 0) return VT_EINVAL;
   m = &c->mocks[c->nmocks - 1];
   m->wall_ms += ms;
@@ -41,7 +37,7 @@ int vt_collector_mock_advance(vt_collector *c, int64_t ms, int64_t *wall_ms) {
 }
 
 int vt_collector_mock_pop(vt_collector *c) {
-  if (!c->nmocks) return VT_ENOTFOUND;
+  if (!c->nmocks) return VT_ENOMOCK;
   c->nmocks--;
   return VT_OK;
 }

@@ -1,109 +1,16 @@
 /*
- * export.c: what the streaming writers share (text and number output, span
- * ids as exported, an id map, iteration in id order), the JSON span list, and
- * the entry points that send a format to a file or a string. Every writer
- * goes through a vt_buf, which with a file is a bounded window: exports never
- * build the whole trace in memory.
+ * export.c: the entry points that send a format to a file, a path or a
+ * string; the id map the writers share; and the JSON span list (whose span
+ * objects the NDJSON stream writes too).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-/* ---- text ---------------------------------------------------------------------- */
-
-static const char hexd[] = "0123456789abcdef";
-
-void vt_buf_put_hex(vt_buf *b, const unsigned char *p, size_t n) {
-  size_t i;
-  if (!vt_buf_grow(b, 2 * n)) return;
-  for (i = 0; i < n; i++) {
-    b->p[b->n++] = hexd[p[i] >> 4];
-    b->p[b->n++] = hexd[p[i] & 15];
-  }
-}
-
-void vt_hex64(uint64_t v, char out[17]) {
-  int i;
-  for (i = 15; i >= 0; i--, v >>= 4) out[i] = hexd[v & 15];
-  out[16] = '\0';
-}
-
-void vt_buf_put_hex64(vt_buf *b, uint64_t v) {
-  char h[17];
-  vt_hex64(v, h);
-  vt_buf_put(b, h, 16);
-}
-
-void vt_buf_put_ms(vt_buf *b, int64_t ns) {
-  char frac[4];
-  uint64_t u;
-  if (ns < 0) {
-    vt_buf_putc(b, '-');
-    u = (uint64_t)0 - (uint64_t)ns;
-  } else {
-    u = (uint64_t)ns;
-  }
-  vt_buf_put_u64(b, u / 1000000);
-  u = (u % 1000000) / 1000;
-  frac[0] = '.';
-  frac[1] = (char)('0' + u / 100);
-  frac[2] = (char)('0' + u / 10 % 10);
-  frac[3] = (char)('0' + u % 10);
-  vt_buf_put(b, frac, 4);
-}
-
-void vt_buf_put_text(vt_buf *b, const char *s, size_t len, int folded) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0, n, bad;
-  while (i < len) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      if (folded && c == ';') c = ':';
-      else if (folded && (c == '\n' || c == '\r')) c = ' ';
-      vt_buf_putc(b, (char)c);
-      i++;
-    } else if ((n = vt_utf8_len(p + i, len - i, &bad)) != 0) {
-      vt_buf_put(b, p + i, n);
-      i += n;
-    } else {
-      vt_buf_put(b, "\xEF\xBF\xBD", 3);
-      i += bad;
-    }
-  }
-}
-
-/* ---- ids ---------------------------------------------------------------------- */
-
-uint64_t vt_collector_otel_span_id(const vt_collector *c, vt_id id) {
-  return vt_otel_id(c->span_salt, id);
-}
-
-uint64_t vt_otel_id(uint64_t salt, vt_id id) {
-  /* splitmix64's finalizer is a bijection: distinct ids of one collector
-   * never collide, and the random salt keeps processes apart */
-  uint64_t z = salt + id;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return z ? z : 1;
-}
-
-vt_id vt_next_completed(const vt_collector *c, vt_id after) {
-  vt_id id = after + 1;
-  while (id < c->next_id) {
-    size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
-    const vt_chunk *ch = k < c->nchunks ? c->chunks[k] : NULL;
-    if (!ch) { /* a freed chunk: skip it whole */
-      id = (vt_id)(k + 1) * VT_CHUNK_SIZE + 1;
-      continue;
-    }
-    if (ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)].state == VT_DONE) return id;
-    id++;
-  }
-  return 0;
-}
+#include "core/util.h"
+#include "export/export.h"
+#include "io/file.h"
+#include "otel/otel.h"
 
 /* ---- id map --------------------------------------------------------------------- */
 
@@ -182,11 +89,10 @@ static void put_int_field(vt_buf *b, const char *k, int64_t v) {
   vt_buf_put_i64(b, v);
 }
 
-void vt_json_write_span(vt_buf *b, const vt_collector *c, const vt_span_view *v) {
+void vt_write_span_json(vt_buf *b, const vt_trace_info *t, const vt_span_view *v) {
   size_t i;
-  vt_buf_puts(b, "{\"trace_id\":\"");
-  vt_buf_puts(b, c->trace_id);
-  vt_buf_putc(b, '"');
+  vt_buf_puts(b, "{\"trace_id\":");
+  vt_json_write_str(b, t->trace_id, strlen(t->trace_id));
   put_int_field(b, "span_id", (int64_t)v->id);
   if (v->parent) put_int_field(b, "parent_id", (int64_t)v->parent);
   put_key(b, "kind");
@@ -204,15 +110,15 @@ void vt_json_write_span(vt_buf *b, const vt_collector *c, const vt_span_view *v)
   put_int_field(b, "track", v->track);
   put_key(b, "otel_span_id");
   vt_buf_putc(b, '"');
-  vt_buf_put_hex64(b, vt_collector_otel_span_id(c, v->id));
+  vt_buf_put_hex64(b, vt_otel_span_id(t->span_salt, v->id));
   vt_buf_putc(b, '"');
-  if (!v->parent && c->remote_parent) { /* a root of a joined remote trace */
+  if (!v->parent && t->remote_parent) { /* a root of a joined remote trace */
     put_key(b, "remote_parent_span_id");
     vt_buf_putc(b, '"');
-    vt_buf_put_hex64(b, c->remote_parent);
+    vt_buf_put_hex64(b, t->remote_parent);
     vt_buf_putc(b, '"');
   }
-  if (v->metadata && v->metadata->child) {
+  if (v->metadata) {
     put_key(b, "metadata");
     vt_json_write(b, v->metadata);
   }
@@ -226,7 +132,7 @@ void vt_json_write_span(vt_buf *b, const vt_collector *c, const vt_span_view *v)
       vt_json_write_str(b, l->trace_id, l->trace_id_len);
       put_key(b, "span_id");
       vt_json_write_str(b, l->span_id, l->span_id_len);
-      if (l->attributes && l->attributes->child) {
+      if (l->attributes) {
         put_key(b, "attributes");
         vt_json_write(b, l->attributes);
       }
@@ -246,7 +152,7 @@ void vt_json_write_span(vt_buf *b, const vt_collector *c, const vt_span_view *v)
       put_int_field(b, "offset_ms", e->offset_ns / 1000000);
       put_int_field(b, "time_unix_ns", e->time_unix_ns);
       put_int_field(b, "offset_ns", e->offset_ns);
-      if (e->attributes && e->attributes->child) {
+      if (e->attributes) {
         put_key(b, "attributes");
         vt_json_write(b, e->attributes);
       }
@@ -258,27 +164,71 @@ void vt_json_write_span(vt_buf *b, const vt_collector *c, const vt_span_view *v)
 }
 
 int vt_export_json(const vt_collector *c, vt_buf *b) {
-  size_t i;
+  size_t i, n = vt_collector_count(c);
+  vt_trace_info t;
+  vt_collector_trace_info(c, &t);
   vt_buf_putc(b, '[');
-  for (i = 0; i < c->ndone && !b->failed; i++) {
+  for (i = 0; i < n && !b->failed; i++) {
     vt_span_view v;
-    vt_collector_get(c, c->done[i], &v);
+    vt_collector_get(c, vt_collector_completed_id(c, i), &v);
     vt_buf_put(b, i ? ",\n" : "\n", i ? 2 : 1);
-    vt_json_write_span(b, c, &v);
+    vt_write_span_json(b, &t, &v);
   }
-  if (c->dropped) { /* the spans not kept: the last element says how many */
-    vt_buf_puts(b, c->ndone ? ",\n{\"dropped_spans\":" : "\n{\"dropped_spans\":");
-    vt_buf_put_u64(b, c->dropped);
+  if (t.dropped) { /* the spans not kept: the last element says how many */
+    vt_buf_puts(b, n ? ",\n{\"dropped_spans\":" : "\n{\"dropped_spans\":");
+    vt_buf_put_u64(b, t.dropped);
     vt_buf_putc(b, '}');
   }
   vt_buf_put(b, "\n]\n", 3);
   return b->failed ? VT_ENOMEM : VT_OK;
 }
 
+/* ---- OTLP/JSON (the span writer, in otlp.c, needs no collector) ---------------- */
+
+int vt_export_otlp(const vt_collector *c, const vt_export_opts *o, vt_buf *b) {
+  vt_otlp_ctx x;
+  vt_trace_info t;
+  size_t i, n = vt_collector_count(c);
+  vt_collector_trace_info(c, &t);
+  vt_otlp_ctx_of(&t, &o->limits, &x);
+  vt_otlp_write_head(b, o, t.dropped);
+  for (i = 0; i < n && !b->failed; i++) {
+    vt_span_view v;
+    vt_collector_get(c, vt_collector_completed_id(c, i), &v);
+    vt_buf_put(b, i ? ",\n" : "\n", i ? 2 : 1);
+    vt_otlp_write_span(b, &x, &v);
+  }
+  vt_otlp_write_tail(b);
+  return b->failed ? VT_ENOMEM : VT_OK;
+}
+
 /* ---- entry points ----------------------------------------------------------------- */
 
-static int export_to(const vt_collector *c, vt_format fmt,
-                     const vt_export_opts *o, vt_buf *b) {
+static const char *const format_names[VT_FORMAT_COUNT] = {
+    "json", "otlp", "chrome", "folded", "profile", "summary", "html"};
+static const char *const weight_names[VT_WEIGHT_COUNT] = {"time", "tokens", "cost"};
+
+static int parse_name(const char *const *names, int n, const char *s, size_t len) {
+  int i;
+  for (i = 0; i < n; i++)
+    if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) return i;
+  return -1;
+}
+
+const char *vt_format_name(int fmt) {
+  return fmt >= 0 && fmt < VT_FORMAT_COUNT ? format_names[fmt] : NULL;
+}
+int vt_format_parse(const char *s, size_t len) {
+  return parse_name(format_names, VT_FORMAT_COUNT, s, len);
+}
+const char *vt_weight_name(int w) {
+  return w >= 0 && w < VT_WEIGHT_COUNT ? weight_names[w] : NULL;
+}
+int vt_weight_parse(const char *s, size_t len) {
+  return parse_name(weight_names, VT_WEIGHT_COUNT, s, len);
+}
+
+static int export_to(const vt_collector *c, vt_format fmt, const vt_export_opts *o, vt_buf *b) {
   vt_export_opts none;
   if (!o) {
     memset(&none, 0, sizeof none);
@@ -289,40 +239,68 @@ static int export_to(const vt_collector *c, vt_format fmt,
     case VT_FORMAT_OTLP: return vt_export_otlp(c, o, b);
     case VT_FORMAT_CHROME: return vt_export_chrome(c, b);
     case VT_FORMAT_FOLDED: return vt_export_folded(c, o, b);
+    case VT_FORMAT_PROFILE: return vt_export_profile_text(c, b);
+    case VT_FORMAT_SUMMARY: return vt_export_summary(c, b);
+    case VT_FORMAT_HTML: return vt_export_html(c, o, b);
+    default: return VT_EINVAL;
   }
-  return VT_EINVAL;
 }
 
-int vt_collector_export(const vt_collector *c, vt_format fmt,
-                        const vt_export_opts *o, FILE *f) {
+/* The status of a finished write into b: VT_EIO with errno, or VT_ENOMEM. */
+static int buf_status(vt_buf *b, int rc) {
+  if (b->failed && b->err) {
+    errno = b->err;
+    return VT_EIO;
+  }
+  if (b->failed && rc == VT_OK) return VT_ENOMEM;
+  return rc;
+}
+
+int vt_collector_export(const vt_collector *c, vt_format fmt, const vt_export_opts *o, FILE *f) {
   vt_buf b;
   int rc;
-  memset(&b, 0, sizeof b);
-  b.f = f;
+  vt_buf_init_file(&b, f);
   rc = export_to(c, fmt, o, &b);
   if (!b.failed) vt_buf_flush(&b);
   if (!b.failed && fflush(f) != 0) {
     b.err = errno ? errno : EIO;
     b.failed = 1;
   }
-  if (b.failed && b.err) {
-    errno = b.err;
-    rc = VT_EIO;
-  } else if (b.failed && rc == VT_OK) {
-    rc = VT_ENOMEM;
-  }
+  rc = buf_status(&b, rc);
   vt_buf_free(&b);
   return rc;
 }
 
-char *vt_collector_export_string(const vt_collector *c, vt_format fmt,
-                                 const vt_export_opts *o, size_t *len) {
+char *vt_collector_export_string(const vt_collector *c, vt_format fmt, const vt_export_opts *o,
+                                 size_t *len) {
   vt_buf b;
-  memset(&b, 0, sizeof b);
-  if (export_to(c, fmt, o, &b) != VT_OK || (vt_buf_putc(&b, '\0'), b.failed)) {
+  vt_buf_init(&b);
+  if (export_to(c, fmt, o, &b) != VT_OK) {
     vt_buf_free(&b);
     return NULL;
   }
-  if (len) *len = b.n - 1;
-  return b.p;
+  return vt_buf_take(&b, len);
+}
+
+int vt_collector_export_path(const vt_collector *c, vt_format fmt, const vt_export_opts *o,
+                             const char *path) {
+  vt_replace r;
+  int e = vt_replace_open(&r, path), rc, e2;
+  if (e) {
+    errno = e;
+    return e == ENOMEM ? VT_ENOMEM : VT_EIO;
+  }
+  rc = vt_collector_export(c, fmt, o, r.f);
+  e = errno;
+  e2 = vt_replace_close(&r, rc == VT_OK);
+  if (rc == VT_OK && e2) {
+    errno = e2;
+    return VT_EIO;
+  }
+  errno = e;
+  return rc;
+}
+
+char *vt_collector_summary(const vt_collector *c, size_t *len) {
+  return vt_collector_export_string(c, VT_FORMAT_SUMMARY, NULL, len);
 }

@@ -1,5 +1,5 @@
 /*
- * export_chrome.c: Chrome trace events, which Perfetto, chrome://tracing and
+ * chrome.c: Chrome trace events, which Perfetto, chrome://tracing and
  * speedscope open. Spans become complete ("X") events, marker spans instant
  * ("i") events, with ts/dur in microseconds from the earliest span. One track
  * (tid) per coroutine; a span that would not nest inside the spans open on
@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core/util.h"
+#include "export/export.h"
 
 typedef struct lane {
   int64_t *ends; /* ends of the spans open on this lane, innermost last */
@@ -89,15 +90,7 @@ static uint32_t place(tracks *t, vt_buf *b, uint32_t track, int64_t start,
 }
 
 static void put_us(vt_buf *b, int64_t ns) { /* microseconds, 3 decimals */
-  char frac[4];
-  uint64_t u = ns < 0 ? 0 : (uint64_t)ns;
-  vt_buf_put_u64(b, u / 1000);
-  u %= 1000;
-  frac[0] = '.';
-  frac[1] = (char)('0' + u / 100);
-  frac[2] = (char)('0' + u / 10 % 10);
-  frac[3] = (char)('0' + u % 10);
-  vt_buf_put(b, frac, 4);
+  vt_buf_put_milli(b, ns < 0 ? 0 : ns);
 }
 
 int vt_export_chrome(const vt_collector *c, vt_buf *b) {
@@ -107,22 +100,25 @@ int vt_export_chrome(const vt_collector *c, vt_buf *b) {
   size_t i;
   int rc = VT_OK;
   memset(&t, 0, sizeof t);
-  for (id = vt_next_completed(c, 0); id; id = vt_next_completed(c, id)) {
+  vt_trace_info info;
+  vt_collector_trace_info(c, &info);
+  for (id = vt_collector_next_completed(c, 0); id; id = vt_collector_next_completed(c, id)) {
     vt_span_view v;
     vt_collector_get(c, id, &v);
     if (v.start_unix_ns < base) base = v.start_unix_ns;
   }
   vt_buf_puts(b, "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"trace_id\":\"");
-  vt_buf_puts(b, c->trace_id);
+  vt_buf_puts(b, info.trace_id);
   vt_buf_puts(b, "\",\"start_unix_ns\":");
   vt_buf_put_i64(b, base == INT64_MAX ? 0 : base);
   vt_buf_puts(b, ",\"dropped_spans\":");
-  vt_buf_put_u64(b, c->dropped);
+  vt_buf_put_u64(b, info.dropped);
   vt_buf_puts(b, "},\"traceEvents\":[\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,"
                  "\"tid\":0,\"args\":{\"name\":\"vmtrace ");
-  vt_buf_puts(b, c->trace_id);
+  vt_buf_puts(b, info.trace_id);
   vt_buf_puts(b, "\"}}");
-  for (id = vt_next_completed(c, 0); id && !b->failed; id = vt_next_completed(c, id)) {
+  for (id = vt_collector_next_completed(c, 0); id && !b->failed;
+       id = vt_collector_next_completed(c, id)) {
     vt_span_view v;
     int marker;
     uint32_t tid;
@@ -151,12 +147,12 @@ int vt_export_chrome(const vt_collector *c, vt_buf *b) {
     if (v.parent) {
       vt_buf_puts(b, ",\"parent_id\":");
       vt_buf_put_u64(b, v.parent);
-    } else if (c->remote_parent) {
+    } else if (info.remote_parent) {
       vt_buf_puts(b, ",\"remote_parent_span_id\":\"");
-      vt_buf_put_hex64(b, c->remote_parent);
+      vt_buf_put_hex64(b, info.remote_parent);
       vt_buf_putc(b, '"');
     }
-    if (v.metadata && v.metadata->child) {
+    if (v.metadata) {
       vt_buf_puts(b, ",\"metadata\":");
       vt_json_write(b, v.metadata);
     }

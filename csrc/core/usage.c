@@ -1,0 +1,114 @@
+/*
+ * usage.c: LLM usage, the one rule by which tokens, cost and model are read
+ * from a span's metadata (the seed's LlmCallUsage keys), and the running
+ * totals the collector keeps as llm_call spans finish. Every reader of usage
+ * (llm_totals, the profile, folded weights, OTLP's GenAI attributes, the
+ * HTML report) calls vt_usage_read; the totals survive take_spans and
+ * max_spans, and reset clears them.
+ */
+#include <string.h>
+
+#include "core.h"
+
+/* Distinct models kept in the totals; calls of further models are counted
+ * under OTHER_MODELS. */
+#define MAX_MODELS 1024
+#define OTHER_MODELS "(other models)"
+
+static int64_t tokens(const vt_value *m, const char *k) {
+  int64_t v = 0;
+  return vt_value_is_int(vt_value_get(m, k, strlen(k)), &v) && v > 0 ? v : 0;
+}
+
+static const char *str(const vt_value *m, const char *k, size_t *len) {
+  const vt_value *v = vt_value_get(m, k, strlen(k));
+  if (v && vt_value_type(v) == VT_STR) return vt_value_str(v, len);
+  *len = 0;
+  return "";
+}
+
+void vt_usage_read(const vt_value *m, vt_usage *u) {
+  const vt_value *cost = vt_value_get(m, "cost_usd", 8);
+  u->input = tokens(m, "input_tokens");
+  u->output = tokens(m, "output_tokens");
+  u->cache_read = tokens(m, "cache_read_tokens");
+  u->cache_write = tokens(m, "cache_write_tokens");
+  u->priced = cost && (vt_value_type(cost) == VT_NUM || vt_value_type(cost) == VT_INT);
+  u->cost_usd = u->priced ? vt_value_num(cost) : 0.0;
+  u->model = str(m, "model", &u->model_len);
+  u->provider = str(m, "provider", &u->provider_len);
+}
+
+int64_t vt_usage_tokens(const vt_usage *u) {
+  return u->input + u->output + u->cache_read + u->cache_write;
+}
+
+static void add(vt_llm_totals *t, const vt_usage *u) {
+  t->calls++;
+  t->input += u->input;
+  t->output += u->output;
+  t->cache_read += u->cache_read;
+  t->cache_write += u->cache_write;
+  if (u->priced) t->cost_usd += u->cost_usd;
+  else t->unpriced++;
+}
+
+static uint32_t hash(const char *s, size_t n) {
+  uint32_t h = 2166136261u;
+  while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
+  return h;
+}
+
+/* The totals of a model, added when new; NULL when out of memory. */
+static vt_llm_totals *model_totals(vt_collector *c, const char *name, size_t len) {
+  uint32_t h;
+  size_t i;
+  vt_model_totals *m;
+  if (c->nmodels >= MAX_MODELS) {
+    name = OTHER_MODELS;
+    len = strlen(OTHER_MODELS);
+  }
+  h = hash(name, len);
+  for (i = 0; i < c->nmodels; i++) { /* few models: a scan by hash */
+    m = &c->models[i];
+    if (m->hash == h && m->len == len && memcmp(m->model, name, len) == 0) return &m->t;
+  }
+  if (!vt_grow((void **)&c->models, &c->capmodels, c->nmodels + 1, sizeof *c->models))
+    return NULL;
+  m = &c->models[c->nmodels];
+  if (!(m->model = vt_memdup(name, len))) return NULL;
+  m->len = len;
+  m->hash = h;
+  memset(&m->t, 0, sizeof m->t);
+  c->nmodels++;
+  return &m->t;
+}
+
+void vt_llm_count(vt_collector *c, const vt_value *metadata) {
+  vt_usage u;
+  vt_llm_totals *t;
+  vt_usage_read(metadata, &u);
+  add(&c->llm, &u);
+  t = model_totals(c, u.model, u.model_len);
+  if (t) add(t, &u);
+}
+
+void vt_llm_clear(vt_collector *c) {
+  size_t i;
+  for (i = 0; i < c->nmodels; i++) vt_free(c->models[i].model);
+  c->nmodels = 0;
+  memset(&c->llm, 0, sizeof c->llm);
+}
+
+void vt_collector_llm_totals(const vt_collector *c, vt_llm_totals *out) { *out = c->llm; }
+
+size_t vt_collector_llm_models(const vt_collector *c) { return c->nmodels; }
+
+int vt_collector_llm_model(const vt_collector *c, size_t i, const char **model, size_t *len,
+                           vt_llm_totals *out) {
+  if (i >= c->nmodels) return VT_ENOTFOUND;
+  *model = c->models[i].model;
+  *len = c->models[i].len;
+  *out = c->models[i].t;
+  return VT_OK;
+}

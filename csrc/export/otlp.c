@@ -1,0 +1,378 @@
+/*
+ * otlp.c: OTLP/JSON, an ExportTraceServiceRequest as an OpenTelemetry
+ * Collector's otlphttp receiver takes it: hex trace and span ids, enums as
+ * integers, 64-bit integers as decimal strings, typed attributes. llm_call and
+ * tool_call spans also carry the GenAI semantic-convention attributes, and
+ * every span carries vmtrace.kind. The OpenTelemetry span limits (attribute
+ * count, value length, events, links) are applied here, with the dropped
+ * counts set as the protocol says. The span writer needs no collector: the
+ * exporter thread calls it on the records it owns.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "export/export.h"
+#include "otel/otel.h"
+
+/* OTel SpanKind: INTERNAL 1, SERVER 2, CLIENT 3, PRODUCER 4, CONSUMER 5. */
+static int otel_kind(vt_kind k) {
+  switch (k) {
+    case VT_LLM_CALL: return 3;
+    case VT_POOL_SUBMIT:
+    case VT_CHANNEL_EMIT: return 4;
+    case VT_POOL_DEQUEUE:
+    case VT_CHANNEL_MATCH: return 5;
+    default: return 1;
+  }
+}
+
+/* The first `limit` characters (code points) of s: its byte length. */
+static size_t cut(const char *s, size_t len, size_t limit) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0, chars = 0, bad, n;
+  if (!limit) return len;
+  while (i < len && chars < limit) {
+    n = vt_utf8_len(p + i, len - i, &bad);
+    i += n ? n : bad;
+    chars++;
+  }
+  return i;
+}
+
+static void str_value(vt_buf *b, const char *s, size_t len, size_t limit) {
+  vt_buf_puts(b, "{\"stringValue\":");
+  vt_json_write_str(b, s, cut(s, len, limit));
+  vt_buf_putc(b, '}');
+}
+
+static void any_value(vt_buf *b, const vt_value *v, size_t limit);
+
+static void key_value(vt_buf *b, const char *key, size_t klen, const vt_value *v, size_t limit) {
+  vt_buf_puts(b, "{\"key\":");
+  vt_json_write_str(b, key, klen);
+  vt_buf_puts(b, ",\"value\":");
+  any_value(b, v, limit);
+  vt_buf_putc(b, '}');
+}
+
+static void any_value(vt_buf *b, const vt_value *v, size_t limit) {
+  vt_iter it;
+  const vt_value *item;
+  const char *k, *s;
+  size_t kl, n;
+  int first = 1;
+  switch (v ? vt_value_type(v) : VT_NULL) {
+    case VT_FALSE: vt_buf_puts(b, "{\"boolValue\":false}"); break;
+    case VT_TRUE: vt_buf_puts(b, "{\"boolValue\":true}"); break;
+    case VT_NUM:
+      vt_buf_puts(b, "{\"doubleValue\":");
+      vt_json_write_num(b, vt_value_num(v));
+      vt_buf_putc(b, '}');
+      break;
+    case VT_INT:
+      vt_buf_puts(b, "{\"intValue\":\"");
+      vt_buf_put_i64(b, vt_value_int(v));
+      vt_buf_puts(b, "\"}");
+      break;
+    case VT_STR:
+      s = vt_value_str(v, &n);
+      str_value(b, s, n, limit);
+      break;
+    case VT_ARR:
+    case VT_OBJ:
+      vt_buf_puts(b, vt_value_type(v) == VT_ARR ? "{\"arrayValue\":{\"values\":["
+                                                 : "{\"kvlistValue\":{\"values\":[");
+      vt_value_iter(v, &it);
+      while ((item = vt_iter_next(&it, &k, &kl)) != NULL) {
+        if (!first) vt_buf_putc(b, ',');
+        first = 0;
+        if (it.object) key_value(b, k, kl, item, limit);
+        else any_value(b, item, limit);
+      }
+      vt_buf_puts(b, "]}}");
+      break;
+    default: vt_buf_puts(b, "{}"); break; /* null: an empty value */
+  }
+}
+
+/* An attribute list being written: a comma when due, the count limit. */
+typedef struct attrs {
+  vt_buf *b;
+  size_t n, max, dropped, limit;
+} attrs;
+
+static int attr_begin(attrs *a) {
+  if (a->max && a->n >= a->max) {
+    a->dropped++;
+    return 0;
+  }
+  if (a->n++) vt_buf_putc(a->b, ',');
+  return 1;
+}
+
+static void attr_str(attrs *a, const char *k, const char *v, size_t vlen) {
+  if (!attr_begin(a)) return;
+  vt_buf_puts(a->b, "{\"key\":\"");
+  vt_buf_puts(a->b, k);
+  vt_buf_puts(a->b, "\",\"value\":");
+  str_value(a->b, v, vlen, a->limit);
+  vt_buf_putc(a->b, '}');
+}
+
+static void attr_int(attrs *a, const char *k, int64_t v) {
+  if (!attr_begin(a)) return;
+  vt_buf_puts(a->b, "{\"key\":\"");
+  vt_buf_puts(a->b, k);
+  vt_buf_puts(a->b, "\",\"value\":{\"intValue\":\"");
+  vt_buf_put_i64(a->b, v);
+  vt_buf_puts(a->b, "\"}}");
+}
+
+static void attr_item(attrs *a, const char *k, size_t kl, const vt_value *v) {
+  if (!attr_begin(a)) return;
+  key_value(a->b, k, kl, v, a->limit);
+}
+
+/* Every key of an object as attributes. */
+static void attr_object(attrs *a, const vt_value *obj) {
+  vt_iter it;
+  const vt_value *v;
+  const char *k;
+  size_t kl;
+  if (!obj) return;
+  vt_value_iter(obj, &it);
+  while ((v = vt_iter_next(&it, &k, &kl)) != NULL) attr_item(a, k, kl, v);
+}
+
+static const vt_value *meta(const vt_span_view *v, const char *k) {
+  return vt_value_get(v->metadata, k, strlen(k));
+}
+
+/* The GenAI attributes for an llm_call / tool_call span. */
+static void genai(attrs *a, const vt_span_view *v) {
+  const vt_value *it;
+  size_t n;
+  const char *s;
+  if (v->kind == VT_LLM_CALL) {
+    vt_usage u;
+    vt_usage_read(v->metadata, &u);
+    attr_str(a, "gen_ai.operation.name", "chat", 4);
+    if (u.provider_len) attr_str(a, "gen_ai.provider.name", u.provider, u.provider_len);
+    if (u.model_len) attr_str(a, "gen_ai.request.model", u.model, u.model_len);
+    if (vt_value_is_int(meta(v, "input_tokens"), NULL))
+      attr_int(a, "gen_ai.usage.input_tokens", u.input);
+    if (vt_value_is_int(meta(v, "output_tokens"), NULL))
+      attr_int(a, "gen_ai.usage.output_tokens", u.output);
+    if (vt_value_is_int(meta(v, "cache_read_tokens"), NULL))
+      attr_int(a, "gen_ai.usage.cache_read.input_tokens", u.cache_read);
+    if (vt_value_is_int(meta(v, "cache_write_tokens"), NULL))
+      attr_int(a, "gen_ai.usage.cache_creation.input_tokens", u.cache_write);
+  } else if (v->kind == VT_TOOL_CALL) {
+    attr_str(a, "gen_ai.operation.name", "execute_tool", 12);
+    it = meta(v, "tool_name");
+    if (it && vt_value_type(it) == VT_STR) {
+      s = vt_value_str(it, &n);
+      attr_str(a, "gen_ai.tool.name", s, n);
+    } else {
+      attr_str(a, "gen_ai.tool.name", v->name, v->name_len);
+    }
+  }
+}
+
+/* The 16 hex digits a link's span id stands for, or 0 when none. */
+static int link_span(const vt_otlp_ctx *x, const vt_link *l, const unsigned char trace[16],
+                     char out[17]) {
+  size_t j;
+  int dec = l->span_id_len > 0 && l->span_id_len <= 19, hex = l->span_id_len == 16;
+  uint64_t v;
+  for (j = 0; j < l->span_id_len; j++) {
+    char ch = l->span_id[j];
+    if (ch < '0' || ch > '9') dec = 0;
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) hex = 0;
+  }
+  if (dec && memcmp(trace, x->trace, 16) == 0) { /* a local span: its exported id */
+    vt_hex64(vt_otel_span_id(x->salt, (vt_id)strtoull(l->span_id, NULL, 10)), out);
+    return 1;
+  }
+  if (hex && vt_unhex64(l->span_id, 16, &v) && v) {
+    memcpy(out, l->span_id, 16);
+    out[16] = '\0';
+    return 1;
+  }
+  return 0; /* not an id a collector could use */
+}
+
+static size_t links(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
+  size_t i, n = 0, dropped = 0;
+  for (i = 0; i < v->nlinks; i++) {
+    const vt_link *l = &v->links[i];
+    unsigned char trace[16];
+    char th[33], sh[17];
+    attrs a;
+    if (!vt_trace_id_parse(l->trace_id, l->trace_id_len, trace) || !link_span(x, l, trace, sh))
+      continue;
+    if (x->limits.link_count && n >= x->limits.link_count) {
+      dropped++;
+      continue;
+    }
+    vt_hex(trace, 16, th);
+    th[32] = '\0';
+    vt_buf_puts(b, n++ ? ",{\"traceId\":\"" : "{\"traceId\":\"");
+    vt_buf_put(b, th, 32);
+    vt_buf_puts(b, "\",\"spanId\":\"");
+    vt_buf_put(b, sh, 16);
+    vt_buf_puts(b, "\",\"attributes\":[");
+    memset(&a, 0, sizeof a);
+    a.b = b;
+    a.max = x->limits.attribute_count;
+    a.limit = x->limits.attribute_value_length;
+    attr_object(&a, l->attributes);
+    vt_buf_putc(b, ']');
+    if (a.dropped) {
+      vt_buf_puts(b, ",\"droppedAttributesCount\":");
+      vt_buf_put_u64(b, a.dropped);
+    }
+    vt_buf_putc(b, '}');
+  }
+  return dropped;
+}
+
+static void put_nanos(vt_buf *b, const char *key, int64_t ns) {
+  vt_buf_puts(b, key);
+  vt_buf_putc(b, '"');
+  vt_buf_put_u64(b, ns < 0 ? 0 : (uint64_t)ns);
+  vt_buf_putc(b, '"');
+}
+
+void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
+  attrs a;
+  const vt_value *status;
+  size_t i, nev, dropped_links = 0;
+  vt_buf_puts(b, "{\"traceId\":\"");
+  {
+    char th[32];
+    vt_hex(x->trace, 16, th);
+    vt_buf_put(b, th, 32);
+  }
+  vt_buf_puts(b, "\",\"spanId\":\"");
+  vt_buf_put_hex64(b, vt_otel_span_id(x->salt, v->id));
+  vt_buf_putc(b, '"');
+  if (v->parent || x->remote_parent) { /* a root's parent: the remote span */
+    vt_buf_puts(b, ",\"parentSpanId\":\"");
+    vt_buf_put_hex64(b, v->parent ? vt_otel_span_id(x->salt, v->parent) : x->remote_parent);
+    vt_buf_putc(b, '"');
+  }
+  vt_buf_puts(b, ",\"name\":");
+  vt_json_write_str(b, v->name, v->name_len);
+  vt_buf_puts(b, ",\"kind\":");
+  vt_buf_put_i64(b, otel_kind(v->kind));
+  put_nanos(b, ",\"startTimeUnixNano\":", v->start_unix_ns);
+  put_nanos(b, ",\"endTimeUnixNano\":", v->start_unix_ns + v->duration_ns);
+  vt_buf_puts(b, ",\"attributes\":[");
+  memset(&a, 0, sizeof a);
+  a.b = b;
+  a.max = x->limits.attribute_count;
+  a.limit = x->limits.attribute_value_length;
+  attr_str(&a, "vmtrace.kind", vt_kind_name((int)v->kind), strlen(vt_kind_name((int)v->kind)));
+  genai(&a, v);
+  attr_object(&a, v->metadata);
+  vt_buf_putc(b, ']');
+  if (a.dropped) {
+    vt_buf_puts(b, ",\"droppedAttributesCount\":");
+    vt_buf_put_u64(b, a.dropped);
+  }
+  nev = x->limits.event_count && v->nevents > x->limits.event_count ? x->limits.event_count
+                                                                     : v->nevents;
+  if (nev) {
+    vt_buf_puts(b, ",\"events\":[");
+    for (i = 0; i < nev; i++) {
+      const vt_event *e = &v->events[i];
+      attrs ea;
+      if (i) vt_buf_putc(b, ',');
+      put_nanos(b, "{\"timeUnixNano\":", e->time_unix_ns);
+      vt_buf_puts(b, ",\"name\":");
+      vt_json_write_str(b, e->name, e->name_len);
+      vt_buf_puts(b, ",\"attributes\":[");
+      memset(&ea, 0, sizeof ea);
+      ea.b = b;
+      ea.max = x->limits.attribute_count;
+      ea.limit = x->limits.attribute_value_length;
+      attr_object(&ea, e->attributes);
+      vt_buf_putc(b, ']');
+      if (ea.dropped) {
+        vt_buf_puts(b, ",\"droppedAttributesCount\":");
+        vt_buf_put_u64(b, ea.dropped);
+      }
+      vt_buf_putc(b, '}');
+    }
+    vt_buf_putc(b, ']');
+  }
+  if (nev < v->nevents) {
+    vt_buf_puts(b, ",\"droppedEventsCount\":");
+    vt_buf_put_u64(b, v->nevents - nev);
+  }
+  if (v->nlinks) {
+    vt_buf_puts(b, ",\"links\":[");
+    dropped_links = links(b, x, v);
+    vt_buf_putc(b, ']');
+  }
+  if (dropped_links) {
+    vt_buf_puts(b, ",\"droppedLinksCount\":");
+    vt_buf_put_u64(b, dropped_links);
+  }
+  status = meta(v, "status");
+  if (status && vt_value_type(status) == VT_STR) {
+    size_t n;
+    const char *s = vt_value_str(status, &n);
+    if (n == 5 && memcmp(s, "error", 5) == 0) {
+      const vt_value *msg = meta(v, "error");
+      vt_buf_puts(b, ",\"status\":{\"code\":2");
+      if (msg && vt_value_type(msg) == VT_STR) {
+        s = vt_value_str(msg, &n);
+        vt_buf_puts(b, ",\"message\":");
+        vt_json_write_str(b, s, n);
+      }
+      vt_buf_putc(b, '}');
+    }
+  }
+  vt_buf_putc(b, '}');
+}
+
+void vt_otlp_ctx_of(const vt_trace_info *t, const vt_limits *limits, vt_otlp_ctx *x) {
+  memcpy(x->trace, t->trace_bytes, 16);
+  x->salt = t->span_salt;
+  x->remote_parent = t->remote_parent;
+  if (limits) x->limits = *limits;
+  else memset(&x->limits, 0, sizeof x->limits);
+}
+
+void vt_otlp_write_head(vt_buf *b, const vt_export_opts *o, uint64_t dropped) {
+  const char *service = o->service_name ? o->service_name : "unknown_service";
+  attrs a;
+  memset(&a, 0, sizeof a);
+  a.b = b;
+  vt_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+  attr_str(&a, "service.name", service, strlen(service));
+  attr_str(&a, "telemetry.sdk.name", "vmtrace", 7);
+  attr_str(&a, "telemetry.sdk.language", "lua", 3);
+  attr_str(&a, "telemetry.sdk.version", VMTRACE_VERSION, strlen(VMTRACE_VERSION));
+  attr_int(&a, "vmtrace.dropped_spans", (int64_t)dropped); /* spans the collector could not keep */
+  if (o->resource && vt_value_type(o->resource) == VT_OBJ) {
+    vt_iter it;
+    const vt_value *v;
+    const char *k;
+    size_t kl;
+    vt_value_iter(o->resource, &it);
+    while ((v = vt_iter_next(&it, &k, &kl)) != NULL) {
+      if ((kl == 12 && !memcmp(k, "service.name", 12)) || (kl >= 14 && !memcmp(k, "telemetry.sdk.", 14)) ||
+          (kl == 21 && !memcmp(k, "vmtrace.dropped_spans", 21)))
+        continue;
+      attr_item(&a, k, kl, v);
+    }
+  }
+  vt_buf_puts(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"vmtrace\",\"version\":\"" VMTRACE_VERSION
+                 "\"},\"spans\":[");
+}
+
+void vt_otlp_write_tail(vt_buf *b) { vt_buf_puts(b, "\n]}]}]}\n"); }

@@ -1,0 +1,48 @@
+/*
+ * buf.h: the output buffer every writer goes through (csrc/io/buf.c). A
+ * growable byte buffer; with a sink it is a bounded window onto a file or a
+ * socket: full windows are handed to the sink, so output of any size takes
+ * bounded memory. `failed` sticks once an allocation or a write failed.
+ */
+#ifndef VT_BUF_H
+#define VT_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Write n bytes; 0 on success, else an errno value. */
+typedef int (*vt_sink)(void *ud, const char *p, size_t n);
+
+typedef struct vt_buf {
+  char *p;
+  size_t n, cap;
+  int failed;
+  int err;       /* errno of a failed write (0: out of memory) */
+  vt_sink sink;  /* NULL: a string in memory */
+  void *sink_ud;
+} vt_buf;
+
+#define VT_BUF_WINDOW 65536
+
+void vt_buf_init(vt_buf *b);
+/* A window onto a FILE (fwrite). */
+void vt_buf_init_file(vt_buf *b, FILE *f);
+/* Hand what is pending to the sink (no-op without one); 1 when fine. */
+int vt_buf_flush(vt_buf *b);
+int vt_buf_grow(vt_buf *b, size_t extra);
+void vt_buf_put(vt_buf *b, const void *s, size_t len);
+void vt_buf_putc(vt_buf *b, char ch);
+void vt_buf_puts(vt_buf *b, const char *s);
+void vt_buf_put_u64(vt_buf *b, uint64_t v);
+void vt_buf_put_i64(vt_buf *b, int64_t v);
+/* 16 lowercase hex digits. */
+void vt_buf_put_hex64(vt_buf *b, uint64_t v);
+/* A decimal with three decimals of ns / 1000 (microseconds from ns, or
+ * milliseconds from us). */
+void vt_buf_put_milli(vt_buf *b, int64_t v);
+void vt_buf_free(vt_buf *b);
+/* The bytes, NUL-terminated, handed over (vt_free them); NULL when failed. */
+char *vt_buf_take(vt_buf *b, size_t *len);
+
+#endif
