@@ -50,11 +50,11 @@ MODULE = $(B)/vmtrace/core.so
 OTLP_MODULE = $(B)/vmtrace/otlp_http.so
 LIB = $(B)/libvmtrace.a
 C_TESTS = $(B)/test_core $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/replay_reader \
-          $(B)/replay_traceparent
+          $(B)/replay_traceparent $(B)/host_example
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all test bench demo install clean deps check-tests asan valgrind gc-stress fuzz rock-test
+.PHONY: all test bench demo install install-rock clean deps check-tests asan valgrind gc-stress fuzz rock-test
 
 all: $(MODULE) $(OTLP_MODULE) $(LIB)
 
@@ -100,6 +100,11 @@ $(B)/test_oom: tests/c/test_oom.c tests/c/tap.h $(CORE_OBJ)
 $(B)/test_states: tests/c/test_states.c tests/c/tap.h $(LIB)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc -I$(LUA_INCDIR) \
 	  $(CORE_CFLAGS) -o $@ tests/c/test_states.c $(LIB) $(LUA_LIBS) $(CORE_LIBS)
+
+# the README's C host example, built as a user would
+$(B)/host_example: examples/host.c $(LIB)
+	$(CC) -std=c99 -Wall -Wextra $(CFLAGS) -Icsrc -I$(LUA_INCDIR) -o $@ examples/host.c $(LIB) \
+	  $(LUA_LIBS) $(CORE_LIBS)
 
 # the fuzz harnesses, replaying their regression inputs and seed corpora
 $(B)/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(CORE_OBJ)
@@ -161,12 +166,16 @@ demo: deps
 	@mkdir -p out
 	$(RUN_ENV) $(LUA) examples/agent.lua
 
-install: all
-	install -d $(DESTDIR)$(LIBDIR)/vmtrace $(DESTDIR)$(LUADIR)/vmtrace $(DESTDIR)$(BINDIR)
+install: install-rock
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 bin/vmtrace $(DESTDIR)$(BINDIR)/vmtrace
+
+# What luarocks installs through this Makefile (it installs bin/vmtrace itself).
+install-rock: $(MODULE) $(OTLP_MODULE)
+	install -d $(DESTDIR)$(LIBDIR)/vmtrace $(DESTDIR)$(LUADIR)/vmtrace
 	install -m 755 $(MODULE) $(DESTDIR)$(LIBDIR)/vmtrace/core.so
 	install -m 755 $(OTLP_MODULE) $(DESTDIR)$(LIBDIR)/vmtrace/otlp_http.so
 	install -m 644 lua/vmtrace/*.lua $(DESTDIR)$(LUADIR)/vmtrace/
-	install -m 755 bin/vmtrace $(DESTDIR)$(BINDIR)/vmtrace
 
 clean:
 	rm -rf build out

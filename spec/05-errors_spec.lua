@@ -42,7 +42,8 @@ describe("vmtrace errors", function()
 
     it("rejects a kind that is not a string", function()
       bad(function() vmtrace.start(nil, "x") end, "start", 1, "nil")
-      bad(function() vmtrace.start(1, "x") end, "start", 1)
+      -- a number is not a kind's name, even one Lua would turn into a string
+      bad(function() vmtrace.start(1, "x") end, "start", 1, "span kind string expected, got number")
       bad(function() vmtrace.start({}, "x") end, "start", 1, "table")
     end)
 

@@ -1260,6 +1260,60 @@ report { ok = ok, err = tostring(err):gsub("\n", " ") }
   end)
 
   ----------------------------------------------------------------------------
+  describe("ownership and one table of defaults (issue 9)", function()
+    it("spans queued before a load keep their names: the queue owns what it holds", function()
+      local r = start_receiver()
+      start_exporter { endpoint = r.url, delay_ms = 60000, batch_size = 512 }
+      for i = 1, 50 do vmtrace.finish(vmtrace.start("fn_call", ("queued-%03d"):format(i))) end
+      assert.equal(50, vmtrace.otlp.stats().queued)
+      -- a file with other names replaces the collector's names and spans
+      local other = tmp("other.json")
+      write(other, vmtrace.export("json"):gsub("queued%-", "loaded-"))
+      assert.equal(50, (vmtrace.load(other)))
+      collectgarbage()
+      assert.is_true(vmtrace.otlp.flush(30000))
+      local names = {}
+      for _, s in ipairs(delivered(r)) do names[#names + 1] = s.name end
+      table.sort(names)
+      assert.equal(50, #names)
+      for i = 1, 50 do assert.equal(("queued-%03d"):format(i), names[i]) end
+    end)
+
+    it("max_retry_ms = 0 means no retry at all", function()
+      local r = start_receiver("--fail", "5", "--status", "503")
+      start_exporter { endpoint = r.url, max_retry_ms = 0, backoff_ms = 1, delay_ms = 60000 }
+      make_spans(3)
+      assert.is_false(vmtrace.otlp.flush(30000))
+      local st = vmtrace.otlp.stats()
+      assert.equal(0, st.retries)
+      assert.equal(1, st.failed_batches)
+      assert.equal(1, #records(r))
+    end)
+
+    it("require \"vmtrace\" works without the exporter module; otlp.start names what is missing", function()
+      local dir = tmp("cpath")
+      assert(os.execute("mkdir -p " .. q(dir .. "/vmtrace")))
+      assert(os.execute("cp " .. q(package.searchpath("vmtrace.core", package.cpath)) .. " " .. q(dir .. "/vmtrace/core.so")))
+      local script, out = tmp("nocurl.lua"), tmp("nocurl.out")
+      write(script, [[
+package.cpath = arg[1] .. "/?.so"
+local vmtrace = require "vmtrace"
+vmtrace.enable()
+vmtrace.finish(vmtrace.start("pipeline", "fine without libcurl"))
+io.write(vmtrace.summary(), "\n")
+local ok, err = pcall(vmtrace.otlp.start, { endpoint = "http://127.0.0.1:9/v1/traces" })
+io.write("start=", tostring(ok), "\n", tostring(err), "\n")
+]])
+      local code = run("env LUA_PATH=" .. q(package.path) .. " lua5.4 " .. q(script) .. " " .. q(dir) .. " >" .. q(out) .. " 2>&1")
+      local text = read(out)
+      assert.equal(0, code, text)
+      assert.matches("pipeline fine without libcurl", text, 1, true)
+      assert.matches("start=false", text, 1, true)
+      assert.matches("vmtrace.otlp.start: cannot load the OTLP/HTTP exporter module vmtrace.otlp_http", text, 1, true)
+      assert.matches("libcurl", text, 1, true)
+    end)
+  end)
+
   describe("processes that share a trace", function()
     local PER_CHILD = 33334
 

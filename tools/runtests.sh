@@ -2,7 +2,8 @@
 # Runs the C tests (TAP), the fuzz regression replays and the busted specs,
 # shows failures, and ends with one line: "N passed, N failed" (the count
 # across all of them). The mode says how:
-#   plain     the normal build (make test)
+#   plain     the normal build (make test), and the rock installed from a
+#             clean copy with luarocks (tests/rock/run.sh)
 #   asan      the ASan+UBSan build in build/asan (make asan)
 #   valgrind  everything under valgrind memcheck (make valgrind)
 #   gc        the busted specs under an aggressive garbage collector (make gc-stress)
@@ -58,6 +59,13 @@ if [ "$mode" != gc ]; then
     $run "$B/$t" >"$tmp" 2>&1
     tally "$mode $t" $?
   done
+  # the README's C host example: it records a span from C that Lua reads
+  if $run "$B/host_example" 2>&1 | grep -q '^tool_call fetch [0-9]*ms (bytes=512)$'; then
+    echo "ok 1 - examples/host.c records from C what the script reads" >"$tmp"
+  else
+    echo "not ok 1 - examples/host.c records from C what the script reads" >"$tmp"
+  fi
+  tally "$mode host_example" 0
   for h in ops reader traceparent; do
     set --
     for f in tests/fuzz/regressions/$h/* tests/fuzz/corpus/$h/*; do
@@ -76,7 +84,13 @@ for f in spec/*_spec.lua; do
   case " $slow " in *" $f "*) ;; *) rest="$rest $f" ;; esac
 done
 tmp2=$(mktemp)
-trap 'rm -f "$tmp" "$tmp2"' EXIT
+tmp3=$(mktemp)
+trap 'rm -f "$tmp" "$tmp2" "$tmp3"' EXIT
+rock=""
+if [ "$mode" = plain ]; then # the rock, installed from a clean copy (tests/rock)
+  tests/rock/run.sh >"$tmp3" 2>&1 &
+  rock=$!
+fi
 env $busted_env LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$B/?.so;;" \
   $run lua5.4 tools/busted.lua --cpath="$B/?.so" $helper -o TAP $slow >"$tmp2" 2>&1 &
 bg=$!
@@ -87,6 +101,12 @@ wait "$bg"
 rc=$?
 cp "$tmp2" "$tmp"
 tally "$mode busted (otlp)" $rc
+if [ -n "$rock" ]; then
+  wait "$rock"
+  rc=$?
+  cp "$tmp3" "$tmp"
+  tally "$mode rock" $rc
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
