@@ -20,6 +20,28 @@ int luaopen_vmtrace_core(lua_State *L);
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* A value for one call (the core copies what it is given): built into one
+ * builder, valid until the next. */
+static vt_vb one;
+
+static const vt_value *one_int(int64_t x) {
+  vt_vb_reset(&one);
+  vt_vb_int(&one, x);
+  return vt_vb_value(&one);
+}
+
+static const vt_value *one_num(double x) {
+  vt_vb_reset(&one);
+  vt_vb_num(&one, x);
+  return vt_vb_value(&one);
+}
+
+static const vt_value *one_str(const char *s) {
+  vt_vb_reset(&one);
+  vt_vb_str(&one, s, strlen(s));
+  return vt_vb_value(&one);
+}
+
 /* A state with the standard libraries, vmtrace.core preloaded, and
  * `require "vmtrace"` served from lua/. */
 static lua_State *new_state(void) {
@@ -208,16 +230,12 @@ TEST(test_c_span_seen_by_lua) {
   under = vt_collector_start(c, NULL, VT_TOOL_CALL, "c_tool", 6, NULL);
   CHECK_EQ_INT(under, 3);
   CHECK_EQ_INT(LUA_INT(L1, "v.current_span_id()"), 3);
-  CHECK_EQ_INT(vt_collector_set_metadata(c, under, "source", 6,
-                                         vt_json_str("c-host", 6)),
+  CHECK_EQ_INT(vt_collector_set_metadata(c, under, "source", 6, one_str("c-host"), 0),
                VT_OK);
-  CHECK_EQ_INT(vt_collector_set_metadata(c, under, "n", 1, vt_json_int(42)),
+  CHECK_EQ_INT(vt_collector_set_metadata(c, under, "n", 1, one_int(42), 0), VT_OK);
+  CHECK_EQ_INT(vt_collector_set_metadata(c, under, "big", 3, one_int(INT64_MAX), 0),
                VT_OK);
-  CHECK_EQ_INT(vt_collector_set_metadata(c, under, "big", 3,
-                                         vt_json_int(INT64_MAX)),
-               VT_OK);
-  CHECK_EQ_INT(vt_collector_set_metadata(c, under, "ratio", 5,
-                                         vt_json_num(0.5)),
+  CHECK_EQ_INT(vt_collector_set_metadata(c, under, "ratio", 5, one_num(0.5), 0),
                VT_OK);
   /* an open C span is visible to Lua's get */
   RUN(L1, "local s = v.get(3)\n"
@@ -255,6 +273,41 @@ out:
   if (L2) lua_close(L2);
 }
 
+/* Spans a C host records reach the state's Lua sinks (one event bus): they
+ * are delivered at the next vmtrace call from Lua. */
+TEST(test_c_span_reaches_lua_sinks) {
+  lua_State *L = new_state();
+  vt_collector *c;
+  vt_id id;
+  if (!CHECK(L != NULL)) return;
+  RUN(L, "v.enable()\n"
+         "seen = {}\n"
+         "sink = v.add_sink{\n"
+         "  on_start = function(e) seen[#seen + 1] = 'start ' .. e.name end,\n"
+         "  on_end = function(e) seen[#seen + 1] = 'end ' .. e.name ..\n"
+         "    ' ' .. tostring(e.metadata.n) end}");
+  c = vt_lua_collector(L);
+  if (!CHECK(c != NULL)) goto out;
+  id = vt_collector_start(c, NULL, VT_TOOL_CALL, "from_c", 6, NULL);
+  CHECK(id != 0);
+  CHECK_EQ_INT(vt_collector_set_metadata(c, id, "n", 1, one_int(7), 0), VT_OK);
+  CHECK_EQ_INT(vt_collector_finish(c, id, &(int64_t){0}), VT_OK);
+  RUN(L, "local s = v.spans()\n"
+         "assert(#s == 1 and s[1].name == 'from_c')\n"
+         "assert(table.concat(seen, ',') == 'start from_c,end from_c 7',\n"
+         "       table.concat(seen, ','))");
+  /* and the host's span under a Lua span, with a Lua span after it */
+  RUN(L, "outer = v.start('pipeline', 'lua_outer')");
+  id = vt_collector_start(c, NULL, VT_STEP, "c_step", 6, NULL);
+  CHECK_EQ_INT(vt_collector_finish(c, id, &(int64_t){0}), VT_OK);
+  RUN(L, "v.finish(outer)\n"
+         "assert(table.concat(seen, ',') == 'start from_c,end from_c 7,start lua_outer,'\n"
+         "  .. 'start c_step,end c_step nil,end lua_outer nil', table.concat(seen, ','))\n"
+         "assert(v.remove_sink(sink))");
+out:
+  lua_close(L);
+}
+
 /* Closing a state with spans still open (from Lua and from C) frees them;
  * the other state goes on as before. */
 TEST(test_close_with_open_spans) {
@@ -289,9 +342,14 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_enable_is_per_state),
     TAP_ENTRY(test_spans_and_ids_are_per_state),
     TAP_ENTRY(test_c_span_seen_by_lua),
+    TAP_ENTRY(test_c_span_reaches_lua_sinks),
     TAP_ENTRY(test_close_with_open_spans),
 };
 
 int main(void) {
-  return tap_run(tests, sizeof tests / sizeof tests[0]);
+  int rc;
+  vt_vb_init(&one);
+  rc = tap_run(tests, sizeof tests / sizeof tests[0]);
+  vt_vb_free(&one);
+  return rc;
 }
