@@ -50,7 +50,7 @@ MODULE = $(B)/vmtrace/core.so
 OTLP_MODULE = $(B)/vmtrace/otlp_http.so
 LIB = $(B)/libvmtrace.a
 C_TESTS = $(B)/test_core $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/replay_reader \
-          $(B)/replay_traceparent $(B)/host_example
+          $(B)/replay_traceparent $(B)/host_example $(B)/fork_host
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -105,6 +105,11 @@ $(B)/test_states: tests/c/test_states.c tests/c/tap.h $(LIB)
 $(B)/host_example: examples/host.c $(LIB)
 	$(CC) -std=c99 -Wall -Wextra $(CFLAGS) -Icsrc -I$(LUA_INCDIR) -o $@ examples/host.c $(LIB) \
 	  $(LUA_LIBS) $(CORE_LIBS)
+
+# a host that gives scripts fork() (spec/16)
+$(B)/fork_host: tests/c/fork_host.c $(LIB)
+	$(CC) -std=c99 -Wall -Wextra $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc -I$(LUA_INCDIR) -o $@ \
+	  tests/c/fork_host.c $(LIB) $(LUA_LIBS) $(CORE_LIBS) -Wl,-E
 
 # the fuzz harnesses, replaying their regression inputs and seed corpora
 $(B)/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(CORE_OBJ)

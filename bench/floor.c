@@ -33,8 +33,8 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL}
 };
 
-int luaopen_benchfloor(lua_State *L);
-int luaopen_benchfloor(lua_State *L) {
+__attribute__((visibility("default"))) int luaopen_benchfloor(lua_State *L);
+__attribute__((visibility("default"))) int luaopen_benchfloor(lua_State *L) {
     luaL_newlib(L, funcs);
     return 1;
 }

@@ -1314,6 +1314,127 @@ io.write("start=", tostring(ok), "\n", tostring(err), "\n")
     end)
   end)
 
+  describe("faults, exit and fork (issue 10)", function()
+    local function now() return vmtrace.monotonic_ms() end
+
+    it("bounds the queue by bytes too: big spans past max_queue_bytes are dropped and counted", function()
+      local r = start_receiver("--hang")
+      start_exporter { endpoint = r.url, max_queue_bytes = 4 * 1024 * 1024, delay_ms = 60000,
+                       timeout_ms = 60000, close_ms = 0 }
+      local big = ("x"):rep(1024 * 1024)
+      for i = 1, 20 do
+        local id = vmtrace.start("llm_call", "prompt" .. i)
+        vmtrace.set_metadata(id, "prompt", big)
+        vmtrace.finish(id)
+      end
+      local st = vmtrace.otlp.stats()
+      assert.is_true(st.queued_bytes <= 4 * 1024 * 1024, "queued " .. st.queued_bytes .. " bytes")
+      assert.is_true(st.queued >= 3 and st.queued <= 4, "queued " .. st.queued)
+      assert.equal(20 - st.queued, st.dropped)
+    end)
+
+    it("flush(t) and shutdown(t) keep their deadline against a collector that never answers", function()
+      local r = start_receiver("--hang")
+      start_exporter { endpoint = r.url, delay_ms = 1, timeout_ms = 60000, max_retry_ms = 60000 }
+      make_spans(10)
+      nap()
+      local t0 = now()
+      assert.is_false(vmtrace.otlp.flush(300))
+      local took = now() - t0
+      assert.is_true(took >= 290 and took < 800, "flush(300) took " .. took .. " ms")
+      t0 = now()
+      assert.is_false(vmtrace.otlp.shutdown(200))
+      took = now() - t0
+      assert.is_true(took < 700, "shutdown(200) took " .. took .. " ms")
+    end)
+
+    it("a second start does not wait for the first exporter's hanging collector", function()
+      local hang = start_receiver("--hang")
+      local r = start_receiver()
+      start_exporter { endpoint = hang.url, delay_ms = 1, timeout_ms = 60000, max_retry_ms = 60000,
+                       close_ms = 0 }
+      make_spans(5, "first_")
+      nap()
+      local t0 = now()
+      start_exporter { endpoint = r.url, delay_ms = 60000 }
+      assert.is_true(now() - t0 < 1000, "the second start waited " .. (now() - t0) .. " ms")
+      make_spans(5, "second_")
+      assert.is_true(vmtrace.otlp.flush(30000))
+      assert.equal(5, #delivered(r))
+    end)
+
+    it("any 2xx means delivered, even when its body is cut short: sent once, no retry", function()
+      local r = start_receiver("--short-body")
+      start_exporter { endpoint = r.url, delay_ms = 60000, backoff_ms = 1 }
+      make_spans(4)
+      assert.is_true(vmtrace.otlp.flush(30000))
+      local st = vmtrace.otlp.stats()
+      assert.same({ 4, 0, 0 }, { st.exported, st.retries, st.failed_batches })
+      assert.equal(1, #records(r))
+    end)
+
+    it("sends User-Agent: vmtrace/<version>", function()
+      local r = start_receiver()
+      start_exporter { endpoint = r.url, delay_ms = 60000 }
+      make_spans(2)
+      assert.is_true(vmtrace.otlp.flush(30000))
+      assert.equal("vmtrace/" .. vmtrace._VERSION, records(r)[1].headers["user-agent"])
+    end)
+
+    it("delivers what is queued at os.exit, and says what it could not", function()
+      local r = start_receiver()
+      local res = lua_child([[
+vmtrace.enable()
+assert(vmtrace.otlp.start { endpoint = arg[1], delay_ms = 60000 })
+for i = 1, 25 do vmtrace.finish(vmtrace.start("fn_call", "before_exit_" .. i)) end
+os.exit(7)
+]], {}, { r.url })
+      assert.equal(7, res.code, res.err)
+      assert.equal(25, #delivered(r))
+      assert.equal("", res.err)
+      res = lua_child([[
+vmtrace.enable()
+assert(vmtrace.otlp.start { endpoint = arg[1], delay_ms = 60000, close_ms = 300 })
+for i = 1, 9 do vmtrace.finish(vmtrace.start("fn_call", "lost_" .. i)) end
+os.exit(0)
+]], {}, { closed_url() })
+      assert.equal(0, res.code)
+      assert.matches("vmtrace: 9 spans queued for http://127.0.0.1:%d+/v1/traces were not delivered at exit", res.err)
+    end)
+
+    it("after fork, the child exports its own spans and the parent's queue is sent once", function()
+      local r = start_receiver()
+      local script, out, err = tmp("fork.lua"), tmp("fork.out"), tmp("fork.err")
+      write(script, [[
+package.path = arg[2]
+package.cpath = arg[3]
+local vmtrace = require "vmtrace"
+vmtrace.enable()
+assert(vmtrace.otlp.start { endpoint = arg[1], delay_ms = 60000 })
+for i = 1, 10 do vmtrace.finish(vmtrace.start("fn_call", "parent_before_" .. i)) end
+local pid = fork()
+if pid == 0 then
+  for i = 1, 7 do vmtrace.finish(vmtrace.start("fn_call", "child_" .. i)) end
+  assert(vmtrace.otlp.flush(30000), "the child's flush")
+  os.exit(0)
+end
+for i = 1, 3 do vmtrace.finish(vmtrace.start("fn_call", "parent_after_" .. i)) end
+assert(wait(pid) == 0, "the child failed")
+assert(vmtrace.otlp.flush(30000), "the parent's flush")
+io.write("ok\n")
+]])
+      local code = run(("timeout 60 %s/build/fork_host %s %s %s %s >%s 2>%s"):format(ROOT, q(script),
+        q(r.url), q(package.path), q(package.cpath), q(out), q(err)))
+      assert.equal(0, code, (read(err) or "") .. (read(out) or ""))
+      local seen = {}
+      for _, sp in ipairs(delivered(r)) do seen[sp.name] = (seen[sp.name] or 0) + 1 end
+      for i = 1, 10 do assert.equal(1, seen["parent_before_" .. i], "parent_before_" .. i) end
+      for i = 1, 3 do assert.equal(1, seen["parent_after_" .. i], "parent_after_" .. i) end
+      for i = 1, 7 do assert.equal(1, seen["child_" .. i], "child_" .. i) end
+      assert.equal(20, count(seen))
+    end)
+  end)
+
   describe("processes that share a trace", function()
     local PER_CHILD = 33334
 

@@ -29,13 +29,23 @@
 #define MAX_DEPTH 256
 #define MAX_TIME ((int64_t)1 << 62) /* times within [0, 2^62) ns: sums cannot overflow */
 
-/* A staged span: its object encoding at `off` in the staging area. */
+/* A staged span: its object encoding at `off` in staging block `blk`. */
 typedef struct staged {
   vt_id id, parent;
-  size_t off;
+  size_t blk, off;
   size_t line;
   int unfinished;
 } staged;
+
+/* Staging is a list of blocks, each freed as soon as the spans it holds are
+ * in the collector: reading a file takes about the memory of its spans once,
+ * not twice. */
+#define STAGE_BLOCK ((size_t)1 << 20)
+typedef struct block {
+  unsigned char *p;
+  size_t n, cap;
+  size_t live; /* staged spans in it still to import */
+} block;
 
 /* id -> index map (open addressing) */
 typedef struct imap {
@@ -55,7 +65,8 @@ typedef struct reader {
   int eof;
   size_t line; /* the line the next byte is on */
   /* staging */
-  vt_vb stage;     /* the staged span objects, one after the other */
+  block *blocks;   /* the staged span objects, one after the other */
+  size_t nblocks, capblocks;
   staged *spans;
   size_t nspans, capspans;
   imap done;       /* ended spans: id -> index in spans (duplicates refused) */
@@ -157,6 +168,12 @@ static void imap_del(imap *m, vt_id id) {
 static void imap_clear(imap *m) {
   if (m->mask) memset(m->keys, 0, (m->mask + 1) * sizeof *m->keys);
   m->n = 0;
+}
+
+static void free_blocks(reader *rd) {
+  size_t i;
+  for (i = 0; i < rd->nblocks; i++) vt_free(rd->blocks[i].p);
+  rd->nblocks = 0;
 }
 
 /* ---- errors ------------------------------------------------------------------------ */
@@ -298,16 +315,30 @@ static int check_span(reader *rd, const vt_value *o, size_t line, vt_id *id, vt_
 static int stage(reader *rd, const vt_value *o, size_t line, vt_id id, vt_id parent,
                  int unfinished, size_t *index) {
   staged *s;
+  block *b;
+  size_t size;
   if (!vt_grow((void **)&rd->spans, &rd->capspans, rd->nspans + 1, sizeof *rd->spans))
     return OOM(rd, line);
+  size = vt_value_size(o);
+  b = rd->nblocks ? &rd->blocks[rd->nblocks - 1] : NULL;
+  if (!b || b->cap - b->n < size) { /* a new block */
+    if (!vt_grow((void **)&rd->blocks, &rd->capblocks, rd->nblocks + 1, sizeof *rd->blocks))
+      return OOM(rd, line);
+    b = &rd->blocks[rd->nblocks];
+    b->cap = size > STAGE_BLOCK ? size : STAGE_BLOCK;
+    b->n = b->live = 0;
+    if (!(b->p = vt_malloc(b->cap))) return OOM(rd, line);
+    rd->nblocks++;
+  }
   s = &rd->spans[rd->nspans];
   s->id = id;
   s->parent = parent;
-  s->off = rd->stage.n;
+  s->blk = rd->nblocks - 1;
+  s->off = b->n;
   s->line = line;
   s->unfinished = unfinished;
-  vt_vb_copy(&rd->stage, o);
-  if (rd->stage.failed) return OOM(rd, line);
+  memcpy(b->p + b->n, o, size);
+  b->n += size;
   if (index) *index = rd->nspans;
   rd->nspans++;
   return VT_OK;
@@ -474,7 +505,7 @@ static int read_line(reader *rd) {
  * held after it is this trace's spans alone. */
 static void new_trace(reader *rd, const vt_value *o) {
   rd->nspans = 0;
-  rd->stage.n = 0;
+  free_blocks(rd);
   rd->nmeta = 0;
   rd->meta.n = 0;
   imap_clear(&rd->done);
@@ -639,7 +670,7 @@ typedef struct scratch {
 /* The view of staged span s (pointers into the staging area and scratch). */
 static int view_of(reader *rd, const staged *s, vt_span_view *v, scratch *x, const vt_id *ids,
                    int renum) {
-  const vt_value *o = (const vt_value *)(rd->stage.p + s->off), *a, *e;
+  const vt_value *o = (const vt_value *)(rd->blocks[s->blk].p + s->off), *a, *e;
   int64_t t = 0;
   size_t n, i;
   vt_iter it;
@@ -743,11 +774,23 @@ static int import_all(reader *rd, vt_collector *c) {
     renum = sparse(ids, rd->nspans);
   }
   rd->r->renumbered = (size_t)renum;
+  for (i = 0; i < rd->nblocks; i++) rd->blocks[i].live = 0;
+  for (i = 0; i < rd->nspans; i++) rd->blocks[rd->spans[i].blk].live++;
+  for (i = 0; i < rd->nblocks; i++) /* only superseded starts in it */
+    if (!rd->blocks[i].live) {
+      vt_free(rd->blocks[i].p);
+      rd->blocks[i].p = NULL;
+    }
   vt_collector_reset_trace(c, &rd->info);
   for (i = 0; i < rd->nspans && rc == VT_OK; i++) {
     vt_span_view v;
+    block *b = &rd->blocks[rd->spans[i].blk];
     if (!view_of(rd, &rd->spans[i], &v, &x, ids, renum)) rc = VT_ENOMEM;
     else rc = vt_collector_import(c, &v);
+    if (--b->live == 0) { /* its spans are in the collector: give it back */
+      vt_free(b->p);
+      b->p = NULL;
+    }
     if (rc != VT_OK) {
       bad_at(rd, rd->spans[i].line, rc == VT_ENOMEM ? VT_ENOMEM : VT_EINVAL, "%s",
              rc == VT_ENOMEM ? "out of memory (the trace read so far was dropped)"
@@ -770,7 +813,6 @@ static int import_all(reader *rd, vt_collector *c) {
 
 static int load(vt_collector *c, reader *rd) {
   int ch, rc;
-  vt_vb_init(&rd->stage);
   vt_vb_init(&rd->meta);
   vt_vb_init(&rd->item);
   vt_buf_init(&rd->raw);
@@ -792,7 +834,8 @@ static int load(vt_collector *c, reader *rd) {
     }
     if (rc == VT_OK) rc = import_all(rd, c);
   }
-  vt_vb_free(&rd->stage);
+  free_blocks(rd);
+  vt_free(rd->blocks);
   vt_vb_free(&rd->meta);
   vt_vb_free(&rd->item);
   vt_buf_free(&rd->raw);

@@ -18,6 +18,7 @@
  * (flush_each = 0) is written out at close and at process exit.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,12 +199,22 @@ static void on_event(void *ud, vt_collector *c, vt_ev ev, vt_id id) {
   emit(s);
 }
 
-/* Does the file at fd end inside a line (an append after a crash)? */
+/* Does the file at fd end inside a line (an append after a crash)? A
+ * write-only descriptor is read through /proc/self/fd. */
 static int ends_torn(int fd) {
   struct stat st;
-  char last;
-  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-         pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n';
+  char last, path[64];
+  ssize_t got;
+  int rfd;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
+  got = pread(fd, &last, 1, st.st_size - 1);
+  if (got < 0 && errno == EBADF) {
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if ((rfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return 0;
+    got = pread(rfd, &last, 1, st.st_size - 1);
+    close(rfd);
+  }
+  return got == 1 && last != '\n';
 }
 
 vt_stream *vt_stream_open(vt_collector *c, int fd, int flush_each) {

@@ -10,6 +10,7 @@ local M = {}
 for k, v in pairs(core) do
   if k:sub(1, 1) ~= "_" then M[k] = v end
 end
+M._VERSION = core._VERSION
 
 --- Canonical metadata keys (the seed's `meta` module).
 M.meta = {

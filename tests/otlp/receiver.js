@@ -9,6 +9,8 @@
 //   gzipped), byte for byte to DIR/N.json (N as in the record), before answering.
 // --raw-headers: also record rawHeaders, the request's header lines as sent
 //   ([name, value, name, value, ...]: repeated headers are not merged).
+// --short-body: answer 200 with a Content-Length of 100, send 10 bytes of the
+//   body and close the connection (a 2xx whose body is cut short).
 // Each request is one JSON line in FILE: {n, method, url, headers, status,
 // gzip, body} with body the request's JSON (gunzipped), or bodyError.
 'use strict';
@@ -30,6 +32,7 @@ const hang = args.includes('--hang');
 const fast = args.includes('--fast');
 const bodies = opt('--bodies');
 const rawHeaders = args.includes('--raw-headers');
+const shortBody = args.includes('--short-body');
 let n = 0;
 
 const server = http.createServer((req, res) => {
@@ -67,6 +70,12 @@ const server = http.createServer((req, res) => {
     fs.appendFileSync(record, JSON.stringify(entry) + '\n');
     const headers = { 'Content-Type': 'application/json' };
     if (status !== 200 && retryAfter !== undefined) headers['Retry-After'] = retryAfter;
+    if (shortBody && status === 200) {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '100' });
+      res.write('{"partial"');
+      setTimeout(() => res.socket.destroy(), 20);
+      return;
+    }
     res.writeHead(status, headers);
     res.end(status === 200 ? '{}' : '{"error":"try again"}');
   });
