@@ -78,7 +78,7 @@
 
   /** Parses the JSON; integers past 2^53 keep their digits where the browser can. */
   function parseJSON(text) {
-    var exact = typeof JSON.rawJSON === "function" && /[:,\[]\s*-?\d{16,}/.test(text);
+    var exact = typeof JSON.rawJSON === "function" && hasLongNumber(text);
     if (!exact) return JSON.parse(text);
     return JSON.parse(text, function (k, v, ctx) {
       if (typeof v === "number" && !Number.isSafeInteger(v) && ctx && typeof ctx.source === "string" && /^-?\d+$/.test(ctx.source)) {
@@ -86,6 +86,24 @@
       }
       return v;
     });
+  }
+
+  /** Whether a number token of 16 or more digits occurs outside strings. */
+  function hasLongNumber(text) {
+    var run = 0, inString = false;
+    for (var i = 0, n = text.length; i < n; i++) {
+      var c = text.charCodeAt(i);
+      if (inString) {
+        if (c === 92) i++;
+        else if (c === 34) inString = false;
+      } else if (c >= 48 && c <= 57) {
+        if (++run >= 16) return true;
+      } else {
+        run = 0;
+        if (c === 34) inString = true;
+      }
+    }
+    return false;
   }
 
   function readData() {
@@ -178,15 +196,13 @@
 
   // ---- deriving: tree, rows, self time, totals (linear passes) ------------------
 
-  function derive(m) {
-    sortByStart(m);
-    buildChildren(m);
-    buildPreorder(m);
-    buildRows(m);
-    computeSelfTime(m);
-    readUsage(m);
-    computeSubtreeTotals(m);
-    countFlags(m);
+  function derive(m, timings) {
+    [sortByStart, buildChildren, buildPreorder, buildRows, computeSelfTime, readUsage, computeSubtreeTotals, countFlags]
+      .forEach(function (step) {
+        var t = performance.now();
+        step(m);
+        timings[step.name] = performance.now() - t;
+      });
   }
 
   /** order: span indices by start (then id); the identity when already sorted. */
@@ -267,19 +283,25 @@
       var p = m.parent[i];
       depth[i] = p >= 0 && m.track[p] === m.track[i] ? depth[p] + 1 : 0;
     }
-    var trackIds = [], trackOf = new Map(), maxDepth = [];
+    // Track ids -> dense track numbers in first-seen order (spans of one track come in runs).
+    var trackIds = [], trackOf = new Map(), maxDepth = [], dense = new Int32Array(n), lastT = NaN, lastTi = -1;
     for (i = 0; i < n; i++) {
-      var t = m.track[i];
-      var ti = trackOf.get(t);
-      if (ti === undefined) { trackOf.set(t, ti = trackIds.length); trackIds.push(t); maxDepth.push(0); }
+      var t = m.track[i], ti = lastTi;
+      if (t !== lastT) {
+        ti = trackOf.get(t);
+        if (ti === undefined) { trackOf.set(t, ti = trackIds.length); trackIds.push(t); maxDepth.push(0); }
+        lastT = t; lastTi = ti;
+      }
+      dense[i] = ti;
       if (depth[i] > maxDepth[ti]) maxDepth[ti] = depth[i];
     }
+    // Tracks in id order (0, the main thread, first); each gets a block of rows.
     var byId = trackIds.map(function (t, j) { return j; }).sort(function (a, b) { return trackIds[a] - trackIds[b]; });
     var tracks = byId.map(function (j) { return { id: trackIds[j], rows: maxDepth[j] + 1, rowBase: 0 }; });
-    var rows = 0;
-    tracks.forEach(function (t) { t.rowBase = rows; rows += t.rows; trackOf.set(t.id, tracks.indexOf(t)); });
+    var base = new Int32Array(trackIds.length), rows = 0;
+    tracks.forEach(function (t, k) { t.rowBase = rows; base[byId[k]] = rows; rows += t.rows; trackOf.set(t.id, k); });
     var row = new Int32Array(n), rowOff = new Int32Array(rows + 1), rowFill = new Int32Array(rows);
-    for (i = 0; i < n; i++) { row[i] = tracks[trackOf.get(m.track[i])].rowBase + depth[i]; rowOff[row[i] + 1]++; }
+    for (i = 0; i < n; i++) { row[i] = base[dense[i]] + depth[i]; rowOff[row[i] + 1]++; }
     for (k = 0; k < rows; k++) rowOff[k + 1] += rowOff[k];
     var rowSpans = new Int32Array(n), rowMaxEnd = new Float64Array(n);
     for (k = 0; k < n; k++) { i = m.order[k]; rowSpans[rowOff[row[i]] + rowFill[row[i]]++] = i; }
@@ -1043,6 +1065,18 @@
   /** Opens the top levels breadth-first while the tree stays short. */
   TreeView.prototype.expandInitially = function () {
     var m = this.m, frontier = m.roots.slice(), visible = frontier.length, limit = 400;
+    // Roots always open (rows are virtual, so a wide root costs nothing), then level by level.
+    if (frontier.length <= 100) {
+      var next0 = [];
+      frontier.forEach(function (r) {
+        if (this.childCount(r) > 0 && visible + this.childCount(r) <= 50000) {
+          this.expanded[r] = 1;
+          visible += this.childCount(r);
+          for (var c = m.childOff[r]; c < m.childOff[r + 1]; c++) next0.push(m.childList[c]);
+        }
+      }, this);
+      if (next0.length) frontier = next0;
+    }
     while (frontier.length) {
       var next = [];
       for (var f = 0; f < frontier.length; f++) {
@@ -1600,12 +1634,14 @@
   }
 
   function main() {
-    var t0 = performance.now(), timings = {};
+    var t0 = performance.now(), timings = { scriptStart: t0 };
     var d = readData();
     timings.parse = performance.now() - t0;
+    var t1 = performance.now();
     var m = decode(d);
-    derive(m);
-    timings.derive = performance.now() - t0 - timings.parse;
+    timings.decode = performance.now() - t1;
+    derive(m, timings);
+    timings.derive = performance.now() - t1 - timings.decode;
     renderHeader(m);
     renderLegend(m);
     var app = new App(m);
@@ -1616,6 +1652,7 @@
     app.resize();
     exposeHook(app, timings);
     timings.total = performance.now() - t0;
+    timings.readyAt = performance.now();
     document.documentElement.dataset.ready = "true";
   }
 

@@ -131,7 +131,7 @@ function generate(n, opts = {}) {
       let end = c;
       const branches = between(2, 4);
       for (let b = 0; b < branches && budget() > 6; b++) {
-        const track = nextTrack++;
+        const track = 1 + (nextTrack++ % 4); // a pool of four worker coroutines
         const at = c + between(100, 5000);
         // The spawn span sits on the parent's track; its work runs on its own.
         leaf(id, "spawn", "worker_" + b, 0, at, between(500, 3000));
