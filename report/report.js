@@ -979,7 +979,7 @@
     row("duration", isInstant(m, i) && m.dur[i] === 0 ? "0 (instant)" : fmtDur(m.dur[i]));
     row("self time", fmtDur(m.self[i]));
     row("children", fmtInt(m.childOff[i + 1] - m.childOff[i]));
-    if (m.subTokens[i] > 0 || m.subCost[i] > 0) row("subtree", fmtInt(m.subTokens[i]) + " tokens, " + fmtCost(m.subCost[i]));
+    if (m.subTokens[i] > 0 || m.subCost[i] > 0) row("subtree", fmtInt(m.subTokens[i]) + " tokens, " + (m.subCost[i] > 0 ? fmtCost(m.subCost[i]) : "no priced call"));
     if (m.stepOf[i] >= 0 && m.stepOf[i] !== i) row("step", spanButton(app, m.stepOf[i]));
     box.appendChild(table);
 
