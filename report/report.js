@@ -1198,9 +1198,8 @@
       return (a.step < 0 ? Infinity : m.start[a.step]) - (b.step < 0 ? Infinity : m.start[b.step]);
     });
     var shown = steps.slice(0, 300);
-    box.appendChild(usageTable(["step", "span"], shown, function (g) {
-      if (g.step < 0) return ["(no step)", ""];
-      return [spanButton(app, g.step, ""), String(m.id[g.step])];
+    box.appendChild(usageTable(["step"], shown, function (g) {
+      return [g.step < 0 ? "(no step)" : spanButton(app, g.step)];
     }));
     if (steps.length > shown.length) box.appendChild(el("p", "muted", (steps.length - shown.length) + " more steps not listed."));
 

@@ -171,7 +171,7 @@ function generate(n, opts = {}) {
 
   reserved = 4; // suspension, resume, the unfinished step and its child
   const rootId = nextId++;
-  const root = emit(rootId, 0, "pipeline", "synthetic_run", 0, 0, 0, { metadata: { script: "examples/agent.lua", spans_requested: n } });
+  const root = emit(rootId, 0, "pipeline", "synthetic_run", 0, 0, 0, { metadata: { script: "examples/agent.lua", spans_requested: n, max_integer: 9223372036854775807n } });
   let t = 1000;
   let index = 0;
   while (budget() > 12) t = step(rootId, t, index++) + between(1000, 20000);

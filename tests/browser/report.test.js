@@ -160,6 +160,13 @@ async function testKnownReport(t, browser, reportPath, ex) {
   t.ok(JSON.stringify(got) === JSON.stringify(want), `header totals: ${T.calls} calls, ${fmtInt(T.tokens)} tokens, ${fmtCost(T.cost)}`, { want, got });
   t.ok(/report made\s*\d{4}-\d\d-\d\d/.test(head), "header shows when the report was made");
 
+  const bigInts = Object.values((ex.root && ex.root.metadata) || {}).filter((v) => typeof v === "bigint");
+  if (bigInts.length) {
+    await page.evaluate((x) => window.__vmtraceReport.select(x), Number(ex.root.span_id));
+    const text = await detailsText(page);
+    t.ok(bigInts.every((v) => text.includes(v.toString())), `64-bit metadata integers keep every digit (${bigInts.join(", ")})`, text.slice(0, 600));
+  }
+
   const treeText = await page.$eval("#tree", (e) => e.innerText);
   t.ok(ex.root && treeText.includes(ex.root.name), `tree shows the root span "${ex.root && ex.root.name}"`);
   await page.click('.tabs button[data-tab="llm"]');
@@ -280,7 +287,7 @@ async function main() {
   }
   const t = tap();
   t.comment(`report ${path.relative(process.cwd(), reportPath)} from ${path.relative(process.cwd(), tracePath)}`);
-  const ex = expectations(JSON.parse(fs.readFileSync(tracePath, "utf8")));
+  const ex = expectations(require(path.join(ROOT, "tools/report.js")).parseJSONExact(fs.readFileSync(tracePath, "utf8")));
   const browser = await launch(puppeteer);
   try {
     await testKnownReport(t, browser, reportPath, ex);
