@@ -65,10 +65,12 @@ async function launch(puppeteer, opts = {}) {
 }
 
 /**
- * A page that lets only file: and data: requests through and records what it
- * blocked, every request, console errors and page errors.
+ * A page that lets only file: and data: requests (or the given schemes)
+ * through and records what it blocked, every request, console errors and
+ * page errors.
  */
-async function guardedPage(browser, viewport) {
+async function guardedPage(browser, viewport, allow) {
+  const schemes = allow || ["file:", "data:"];
   const page = await browser.newPage();
   await page.setViewport(viewport || { width: 1280, height: 800 });
   const log = { requests: [], blocked: [], consoleErrors: [], pageErrors: [] };
@@ -76,7 +78,7 @@ async function guardedPage(browser, viewport) {
   page.on("request", (req) => {
     const url = req.url();
     log.requests.push(url);
-    if (url.startsWith("file:") || url.startsWith("data:")) req.continue();
+    if (schemes.some((s) => url.startsWith(s))) req.continue();
     else { log.blocked.push(url); req.abort("blockedbyclient"); }
   });
   page.on("console", (msg) => { if (msg.type() === "error") log.consoleErrors.push(msg.text()); });
