@@ -76,34 +76,65 @@
 
   // ---- reading the data ----------------------------------------------------------
 
-  /** Parses the JSON; integers past 2^53 keep their digits where the browser can. */
+  /**
+   * Parses the data. Integers past 2^53 (64-bit metadata values) keep their
+   * digits: each such number token is first turned into a marked string, and
+   * after a plain JSON.parse the marked strings become JSON.rawJSON values
+   * (shown exactly by JSON.stringify) or, in the span columns and in browsers
+   * without rawJSON, numbers. No reviver: it would cost a call per value.
+   */
   function parseJSON(text) {
-    var exact = typeof JSON.rawJSON === "function" && hasLongNumber(text);
-    if (!exact) return JSON.parse(text);
-    return JSON.parse(text, function (k, v, ctx) {
-      if (typeof v === "number" && !Number.isSafeInteger(v) && ctx && typeof ctx.source === "string" && /^-?\d+$/.test(ctx.source)) {
-        return JSON.rawJSON(ctx.source);
+    var big = bigIntegerTokens(text);
+    if (!big.length) return JSON.parse(text);
+    var mark = "\u0000" + Math.random().toString(36).slice(2) + ":";
+    var parts = [], last = 0;
+    for (var k = 0; k < big.length; k++) {
+      parts.push(text.slice(last, big[k][0]), JSON.stringify(mark + text.slice(big[k][0], big[k][1])));
+      last = big[k][1];
+    }
+    parts.push(text.slice(last));
+    var d = JSON.parse(parts.join(""));
+    var exact = typeof JSON.rawJSON === "function";
+    function restore(v, asNumber) {
+      if (typeof v === "string") {
+        if (v.indexOf(mark) !== 0) return v;
+        var digits = v.slice(mark.length);
+        return exact && !asNumber ? JSON.rawJSON(digits) : Number(digits);
       }
+      if (Array.isArray(v)) { for (var i = 0; i < v.length; i++) v[i] = restore(v[i], asNumber); }
+      else if (v && typeof v === "object") { for (var key in v) v[key] = restore(v[key], asNumber); }
       return v;
-    });
+    }
+    var spans = d && d.spans;
+    if (d) delete d.spans;
+    restore(d, false);
+    if (spans) { restore(spans, true); d.spans = spans; }
+    return d;
   }
 
-  /** Whether a number token of 16 or more digits occurs outside strings. */
-  function hasLongNumber(text) {
-    var run = 0, inString = false;
+  /** [start, end) of every integer token outside strings that is not a safe integer. */
+  function bigIntegerTokens(text) {
+    var out = [], inString = false;
     for (var i = 0, n = text.length; i < n; i++) {
       var c = text.charCodeAt(i);
       if (inString) {
         if (c === 92) i++;
         else if (c === 34) inString = false;
-      } else if (c >= 48 && c <= 57) {
-        if (++run >= 16) return true;
-      } else {
-        run = 0;
-        if (c === 34) inString = true;
+      } else if (c === 34) {
+        inString = true;
+      } else if (c === 45 || (c >= 48 && c <= 57)) {
+        var j = i + 1, integer = true;
+        for (; j < n; j++) {
+          var d = text.charCodeAt(j);
+          if (d >= 48 && d <= 57) continue;
+          if (d === 46 || d === 101 || d === 69 || d === 43 || d === 45) { integer = false; continue; }
+          break;
+        }
+        if (integer && j - i >= 16 && !Number.isSafeInteger(Number(text.slice(i, j)))) out.push([i, j]);
+        i = j - 1;
       }
     }
-    return false;
+    return out;
   }
 
   function readData() {
@@ -1619,7 +1650,20 @@
         for (var k = 0; k < m.n && out.length < (limit || 1000); k++) if (app.search.match[m.order[k]]) out.push(m.id[m.order[k]]);
         return out;
       },
-      view: function () { return { v0: app.timeline.v0, v1: app.timeline.v1, scrollY: app.timeline.scrollY }; }
+      view: function () { return { v0: app.timeline.v0, v1: app.timeline.v1, scrollY: app.timeline.scrollY }; },
+      /** Mean ms of `frames` timeline redraws at the current view (for benchmarks). */
+      drawTime: function (frames) {
+        var t = performance.now();
+        for (var k = 0; k < (frames || 10); k++) app.timeline.draw();
+        return (performance.now() - t) / (frames || 10);
+      },
+      /** Shows [fraction0, fraction1] of the run (0..1) on the timeline. */
+      setView: function (f0, f1) {
+        var tl = app.timeline, full = m.t1 - m.t0;
+        tl.v0 = m.t0 + f0 * full; tl.v1 = m.t0 + f1 * full;
+        tl.clampView();
+        tl.draw();
+      }
     };
   }
 

@@ -75,7 +75,16 @@ async function readyTimes(browser, file, runs, timeoutMs) {
       throw new Error(`${path.basename(file)} did not become ready: ${JSON.stringify({ ready, log })}`);
     }
     const inPage = await page.evaluate(() => window.__vmtraceReport.timings);
-    times.push({ readyAt: inPage.readyAt, wall: Date.now() - started, script: inPage.total, timings: inPage });
+    // Redraw cost of the timeline: the whole run, then 1% of it.
+    const draw = await page.evaluate(() => {
+      const h = window.__vmtraceReport;
+      const full = h.drawTime(10);
+      h.setView(0.5, 0.51);
+      const zoomed = h.drawTime(10);
+      h.setView(0, 1);
+      return { full, zoomed };
+    });
+    times.push({ readyAt: inPage.readyAt, wall: Date.now() - started, script: inPage.total, timings: inPage, draw });
     await page.close();
   }
   return times;
@@ -85,7 +94,8 @@ function fmtRuns(times) {
   const best = times.reduce((a, b) => (b.readyAt < a.readyAt ? b : a));
   return `${best.readyAt.toFixed(0)} ms (runs: ${times.map((t) => t.readyAt.toFixed(0)).join(", ")} ms; ` +
     `viewer script ${best.script.toFixed(0)} ms of it: parse ${best.timings.parse.toFixed(0)}, ` +
-    `decode+derive ${(best.timings.decode + best.timings.derive).toFixed(0)}, render ${(best.script - best.timings.parse - best.timings.decode - best.timings.derive).toFixed(0)})`;
+    `decode+derive ${(best.timings.decode + best.timings.derive).toFixed(0)}, render ${(best.script - best.timings.parse - best.timings.decode - best.timings.derive).toFixed(0)}); ` +
+    `timeline redraw ${best.draw.full.toFixed(1)} ms for the whole run, ${best.draw.zoomed.toFixed(1)} ms for 1% of it`;
 }
 
 async function main() {
