@@ -292,10 +292,20 @@
     }
     for (var r = 0; r < m.roots.length; r++) walk(m.roots[r]);
     if (count < n) {
+      // Spans not reached from a root hang off a parent cycle: cut each cycle
+      // at one of its spans, which becomes a root, and build the tree again.
       for (var k = 0; k < n; k++) {
         var i = m.order[k];
-        if (!seen[i]) { m.roots.push(i); walk(i); }
+        if (seen[i]) continue;
+        var slow = i, fast = i;
+        do { slow = m.parent[slow]; fast = m.parent[m.parent[fast]]; } while (slow !== fast);
+        m.parent[slow] = -1;
+        m.cycleCut = (m.cycleCut || 0) + 1;
+        walk(slow);
       }
+      buildChildren(m);
+      buildPreorder(m);
+      return;
     }
     m.preorder = pre;
     m.treeDepth = depth;

@@ -250,11 +250,118 @@ async function testKnownReport(t, browser, reportPath, ex) {
   const zoomed = await page.evaluate(() => window.__vmtraceReport.view());
   t.ok(zoomed.v1 - zoomed.v0 < (reset.v1 - reset.v0) * 0.7 && zoomed.v0 > reset.v0, "keys zoom (+), pan (arrows) and reset (0) the timeline", { v0, reset, zoomed });
 
+  await testPointer(t, page, ex);
+
   await new Promise((r) => setTimeout(r, 100));
   t.ok(log.consoleErrors.length === 0 && log.pageErrors.length === 0, "no console error and no page error", log);
   const others = log.requests.filter((u) => u !== fileUrl(reportPath));
   t.ok(log.blocked.length === 0 && others.length === 0, "no request but the report file itself (none blocked, no subresource)", { blocked: log.blocked, others });
   await page.close();
+}
+
+/** Mouse on the timeline, the overview strip, the tree and the flame graph. */
+async function testPointer(t, page, ex) {
+  const hook = (fn, arg) => page.evaluate(fn, arg);
+  await hook(() => window.__vmtraceReport.setView(0, 1));
+  const box = await page.$eval("#timeline", (c) => { const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; });
+  const before = await hook(() => window.__vmtraceReport.view());
+  await page.mouse.move(box.x + box.w / 2, box.y + box.h / 2);
+  await page.mouse.wheel({ deltaY: -400 });
+  await new Promise((r) => setTimeout(r, 50));
+  const zoomed = await hook(() => window.__vmtraceReport.view());
+  await page.mouse.move(box.x + box.w / 2, box.y + box.h / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.w / 2 - 200, box.y + box.h / 2, { steps: 5 });
+  await page.mouse.up();
+  const panned = await hook(() => window.__vmtraceReport.view());
+  t.ok(zoomed.v1 - zoomed.v0 < (before.v1 - before.v0) * 0.8 && panned.v0 > zoomed.v0,
+    "mouse wheel zooms and dragging pans the timeline", { before, zoomed, panned });
+
+  const mini = await page.$eval("#minimap", (c) => { const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width, h: r.height }; });
+  await page.mouse.click(mini.x + mini.w * 0.9, mini.y + mini.h / 2);
+  const moved = await hook(() => window.__vmtraceReport.view());
+  t.ok(moved.v0 > panned.v0, "clicking the overview strip moves the view there", { panned, moved });
+
+  if (ex.llm) {
+    await hook((x) => window.__vmtraceReport.reveal(x), Number(ex.llm.span_id));
+    const r = await hook((x) => window.__vmtraceReport.spanRect(x), Number(ex.llm.span_id));
+    await page.mouse.move(r.cx, r.cy);
+    const tip = await page.waitForFunction(() => { const e = document.getElementById("tooltip"); return !e.hidden && e.textContent; }, { timeout: 2000 })
+      .then((h) => h.jsonValue()).catch(() => null);
+    t.ok(tip && tip.includes(ex.llm.name) && tip.includes("llm_call"), "hovering a span shows a tooltip with its name, kind and duration", { tip });
+    await page.mouse.move(1, 1);
+  }
+
+  await page.click('.tabs button[data-tab="tree"]');
+  await page.evaluate(() => { document.getElementById("tree").scrollTop = 0; });
+  const rowsBefore = await page.$$eval(".tree-row:not([hidden])", (rs) => rs.length);
+  const firstToggle = await page.$(".tree-row:not([hidden]) .toggle");
+  await firstToggle.click();
+  const rowsAfter = await page.$$eval(".tree-row:not([hidden])", (rs) => rs.length);
+  await (await page.$(".tree-row:not([hidden]) .toggle")).click();
+  const rowsAgain = await page.$$eval(".tree-row:not([hidden])", (rs) => rs.length);
+  t.ok(rowsAfter < rowsBefore && rowsAgain === rowsBefore, "the tree's root collapses and expands", { rowsBefore, rowsAfter, rowsAgain });
+
+  await page.click('.tabs button[data-tab="llm"]');
+  await page.click('.flame-bar button[data-metric="cost"]');
+  const costFrames = await page.evaluate(() => document.querySelector('.flame-bar button[data-metric="cost"]').classList.contains("active"));
+  await page.click('.flame-bar button[data-metric="tokens"]');
+  t.ok(costFrames, "the flame graph switches between tokens and cost");
+  await page.click('.tabs button[data-tab="tree"]');
+}
+
+/** Odd but valid input: a missing parent, a coroutine track only, invalid UTF-8, dropped spans. */
+async function testOddTrace(t, browser, writer) {
+  const base = (id, extra) => Object.assign({
+    trace_id: "trace_odd", span_id: id, kind: "fn_call", name: "f" + id, start_ms: 0, start_unix_ms: 1700000000000,
+    duration_ms: 0, start_ns: id * 1000, start_unix_ns: 1700000000000000000 + id * 1000, duration_ns: 500, track: 7, otel_span_id: "00000000000000" + String(id).padStart(2, "0"),
+  }, extra || {});
+  const spans = [base(5, { parent_id: 99, kind: "step", name: "orphan", duration_ns: 100000 }), base(6, { parent_id: 5, name: "NAME_BAD" }), base(7, { parent_id: 5, duration_ns: 0, kind: "tool_mount", name: "tool_mount" })];
+  let text = "[\n" + spans.map((s) => JSON.stringify(s)).join(",\n") + ',\n{"dropped_spans":5}\n]\n';
+  // Bytes that are not UTF-8 in a name: the writer must show U+FFFD, not fail.
+  const bytes = Buffer.concat(text.split("NAME_BAD").flatMap((part, k) => (k ? [Buffer.from([0x62, 0x61, 0x64, 0xff, 0xfe, 0xc3]), Buffer.from(part)] : [Buffer.from(part)])));
+  const input = path.join(OUT, "odd.json"), output = path.join(OUT, "odd.html");
+  fs.writeFileSync(input, bytes);
+  try {
+    writeReport(writer, input, output);
+  } catch (e) {
+    t.ok(false, "the writer accepts a trace with invalid UTF-8 and a missing parent", String(e.message));
+    return;
+  }
+  const { page, log } = await guardedPage(browser);
+  await page.goto(fileUrl(output));
+  const ready = await page.waitForFunction(() => document.documentElement.dataset.ready, { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
+  const names = ready === "true" ? await page.evaluate(() => { window.__vmtraceReport.search("bad"); return [...document.querySelectorAll("#tab-results .result-name")].map((e) => e.textContent); }) : [];
+  const dropped = await stat(page, "dropped");
+  const tree = await page.$eval("#tree", (e) => e.innerText).catch(() => "");
+  t.ok(ready === "true" && names.length === 1 && names[0].startsWith("bad\uFFFD") && !/[\xff\xfe]/.test(names[0]) && dropped === "5" &&
+    tree.includes("orphan") && log.pageErrors.length === 0 && log.consoleErrors.length === 0,
+    "invalid UTF-8 shows as U+FFFD, a span whose parent is missing is a root, dropped spans are counted", { ready, names, dropped, log });
+  await page.close();
+}
+
+/** Data no writer should make, which the viewer must still survive: no spans, a parent cycle, an unknown kind. */
+async function testViewerRobustness(t, browser) {
+  const report = require(path.join(ROOT, "tools/report.js"));
+  const cases = {
+    empty: [],
+    cycle: [
+      { trace_id: "trace_c", span_id: 1, parent_id: 2, kind: "fn_call", name: "a", start_unix_ns: 10n, duration_ns: 50, track: 0 },
+      { trace_id: "trace_c", span_id: 2, parent_id: 1, kind: "fn_call", name: "b", start_unix_ns: 20n, duration_ns: 10, track: 0 },
+      { trace_id: "trace_c", span_id: 3, kind: "brand_new_kind", name: "c", start_unix_ns: 15n, duration_ns: 0, track: 3 },
+    ],
+  };
+  for (const [name, items] of Object.entries(cases)) {
+    const file = path.join(OUT, `robust-${name}.html`);
+    fs.writeFileSync(file, report.buildReport(items));
+    const { page, log } = await guardedPage(browser);
+    await page.goto(fileUrl(file));
+    const ready = await page.waitForFunction(() => document.documentElement.dataset.ready, { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
+    const spans = ready === "true" ? await page.evaluate(() => window.__vmtraceReport.stats().spans) : null;
+    t.ok(ready === "true" && spans === items.length && log.pageErrors.length === 0 && log.consoleErrors.length === 0,
+      `the viewer renders ${name === "empty" ? "a trace with no spans" : "a parent cycle and an unknown kind"}`, { ready, spans, log });
+    await page.close();
+  }
 }
 
 async function testBigReport(t, browser, reportPath, n) {
@@ -291,6 +398,8 @@ async function main() {
   const browser = await launch(puppeteer);
   try {
     await testKnownReport(t, browser, reportPath, ex);
+    if (!args.report) await testOddTrace(t, browser, args.writer);
+    await testViewerRobustness(t, browser);
     if (args.big) {
       const gen = require(path.join(ROOT, "tools/gen_trace.js"));
       const bigReport = path.join(OUT, "big.html"), spans = gen.generate(100000, { seed: 3 });
