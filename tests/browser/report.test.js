@@ -294,12 +294,12 @@ async function testPointer(t, page, ex) {
 
   await page.click('.tabs button[data-tab="tree"]');
   await page.evaluate(() => { document.getElementById("tree").scrollTop = 0; });
-  const rowsBefore = await page.$$eval(".tree-row:not([hidden])", (rs) => rs.length);
+  const rowsBefore = await page.$$eval(".tree-row", (rs) => rs.filter((r) => r.offsetParent !== null).length);
   const firstToggle = await page.$(".tree-row:not([hidden]) .toggle");
   await firstToggle.click();
-  const rowsAfter = await page.$$eval(".tree-row:not([hidden])", (rs) => rs.length);
+  const rowsAfter = await page.$$eval(".tree-row", (rs) => rs.filter((r) => r.offsetParent !== null).length);
   await (await page.$(".tree-row:not([hidden]) .toggle")).click();
-  const rowsAgain = await page.$$eval(".tree-row:not([hidden])", (rs) => rs.length);
+  const rowsAgain = await page.$$eval(".tree-row", (rs) => rs.filter((r) => r.offsetParent !== null).length);
   t.ok(rowsAfter < rowsBefore && rowsAgain === rowsBefore, "the tree's root collapses and expands", { rowsBefore, rowsAfter, rowsAgain });
 
   await page.click('.tabs button[data-tab="llm"]');
