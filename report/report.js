@@ -152,6 +152,7 @@
     var S = d.spans || {};
     var n = (S.id || []).length;
     var unit = d.time_unit_ns || 1;
+    checkColumns(d, S, n);
     var m = {
       n: n, data: d, traceId: String(d.trace_id || ""), strings: d.strings || [], kinds: d.kinds || [],
       id: new Float64Array(n), kind: new Uint16Array(n), name: new Int32Array(n), track: new Int32Array(n),
@@ -177,6 +178,29 @@
     m.parentId = function (j) { return parentDelta[j] === 0 ? 0 : m.id[j] - parentDelta[j]; };
     indexSparse(m, d);
     return m;
+  }
+
+  /** A writer's mistakes surface as a clear message on the page, not as a broken drawing. */
+  function checkColumns(d, S, n) {
+    var nk = (d.kinds || []).length, ns = (d.strings || []).length;
+    ["id", "parent", "kind", "name", "track", "start", "duration"].forEach(function (c) {
+      if (!Array.isArray(S[c]) || S[c].length !== n) throw new Error("spans." + c + " must be an array of " + n + " integers (the length of spans.id)");
+    });
+    if (typeof d.count === "number" && d.count !== n) throw new Error("count is " + d.count + " but spans.id has " + n + " entries");
+    for (var i = 0; i < n; i++) {
+      if (!(S.kind[i] >= 0 && S.kind[i] < nk)) throw new Error("span index " + i + ": kind " + S.kind[i] + " is not an index into kinds (" + nk + " entries)");
+      if (!(S.name[i] >= 0 && S.name[i] < ns)) throw new Error("span index " + i + ": name " + S.name[i] + " is not an index into strings (" + ns + " entries)");
+    }
+    (d.meta || []).forEach(function (e) {
+      if (!Array.isArray(e) || !(e[0] >= 0 && e[0] < n) || e.length % 2 !== 1) throw new Error("bad meta entry " + JSON.stringify(e).slice(0, 80));
+      for (var k = 1; k < e.length; k += 2) if (!(e[k] >= 0 && e[k] < ns)) throw new Error("meta entry of span index " + e[0] + ": key " + e[k] + " is not an index into strings");
+    });
+    [["events", d.events], ["links", d.links]].forEach(function (p) {
+      (p[1] || []).forEach(function (e) {
+        if (!Array.isArray(e) || e.length < 3 || !(e[0] >= 0 && e[0] < n) || !(e[1] >= 0 && e[1] < ns)) throw new Error("bad " + p[0] + " entry " + JSON.stringify(e).slice(0, 80));
+      });
+    });
+    d.strings = (d.strings || []).map(String);
   }
 
   /** id -> index: a table when ids are dense (they count up from 1), else a Map. */

@@ -364,6 +364,24 @@ async function testViewerRobustness(t, browser) {
   }
 }
 
+/** Data that breaks the format: the page says what is wrong instead of drawing garbage. */
+async function testBadData(t, browser) {
+  const report = require(path.join(ROOT, "tools/report.js"));
+  const data = '{"format":"vmtrace-report","version":1,"trace_id":"t","generated_at_unix_ms":0,"origin_unix_ns":"0",' +
+    '"time_unit_ns":1,"dropped":0,"kinds":["pipeline"],"strings":["a"],"count":1,' +
+    '"spans":{"id":[1],"parent":[0],"kind":[0],"name":[7],"track":[0],"start":[0],"duration":[5]},"meta":[],"events":[],"links":[]}';
+  const template = report.buildTemplate();
+  const at = template.indexOf(report.MARK_DATA);
+  const file = path.join(OUT, "bad-data.html");
+  fs.writeFileSync(file, template.slice(0, at) + data + template.slice(at + report.MARK_DATA.length));
+  const { page } = await guardedPage(browser);
+  await page.goto(fileUrl(file));
+  const ready = await page.waitForFunction(() => document.documentElement.dataset.ready, { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
+  const message = await page.$eval("#error", (e) => (e.hidden ? "" : e.textContent));
+  t.ok(ready === "error" && /name 7 is not an index into strings/.test(message), "data that breaks the format is reported on the page (dataset.ready = \"error\")", { ready, message });
+  await page.close();
+}
+
 async function testBigReport(t, browser, reportPath, n) {
   const { page, log } = await guardedPage(browser);
   const started = Date.now();
@@ -400,6 +418,7 @@ async function main() {
     await testKnownReport(t, browser, reportPath, ex);
     if (!args.report) await testOddTrace(t, browser, args.writer);
     await testViewerRobustness(t, browser);
+    await testBadData(t, browser);
     if (args.big) {
       const gen = require(path.join(ROOT, "tools/gen_trace.js"));
       const bigReport = path.join(OUT, "big.html"), spans = gen.generate(100000, { seed: 3 });
