@@ -4,7 +4,7 @@
 // embedded data of report/FORMAT.md, and writes report/report.html with
 // report.css, report.js and the data inlined. No dependencies.
 //
-//   node tools/report.js trace.json [-o out.html] [--generated-at UNIX_MS]
+//   node tools/report.js trace.json [-o out.html] [--generated-at UNIX_MS] [--time-unit-ns N]
 //   node tools/report.js --template [-o template.html]
 //
 // --template writes the page with CSS and JS inlined and the data marker left
@@ -196,6 +196,8 @@ function encodeData(items, opts = {}) {
     if (it && typeof it === "object" && "span_id" in it && "kind" in it) spans.push(it);
     else if (it && typeof it === "object" && "dropped_spans" in it) dropped += Number(it.dropped_spans) || 0;
   }
+  const unit = opts.timeUnitNs || 1;
+  if (!(Number.isInteger(unit) && unit >= 1)) throw new Error("time unit must be a positive integer of ns");
   const kinds = KINDS.slice();
   const kindIndex = new Map(kinds.map((k, i) => [k, i]));
   const strings = stringTable();
@@ -223,10 +225,11 @@ function encodeData(items, opts = {}) {
     cols.kind.push(k);
     cols.name.push(strings.id(s.name === undefined ? "" : s.name));
     cols.track.push(Number(s.track) || 0);
-    cols.start.push(rel[src] - prevStart);
-    cols.duration.push(spanDurationNs(s));
+    const startU = Math.round(rel[src] / unit);
+    cols.start.push(startU - prevStart);
+    cols.duration.push(Math.round(spanDurationNs(s) / unit));
     prevId = id;
-    prevStart = rel[src];
+    prevStart = startU;
     if (s.metadata && typeof s.metadata === "object") {
       const keys = Object.keys(s.metadata);
       if (keys.length) {
@@ -241,7 +244,7 @@ function encodeData(items, opts = {}) {
         const at = toBig(e.time_unix_ns);
         off = at !== null ? Number(at - starts[src]) : Math.round(Number(e.offset_ms || 0) * 1e6);
       }
-      const parts = [String(idx), String(strings.id(e.name === undefined ? "" : e.name)), String(off)];
+      const parts = [String(idx), String(strings.id(e.name === undefined ? "" : e.name)), String(Math.round(off / unit))];
       if (e.attributes && Object.keys(e.attributes).length) parts.push(jsonValue(e.attributes));
       events.push("[" + parts.join(",") + "]");
     }
@@ -257,7 +260,7 @@ function encodeData(items, opts = {}) {
     trace_id: traceId,
     generated_at_unix_ms: opts.generatedAt === undefined ? Date.now() : opts.generatedAt,
     origin_unix_ns: origin.toString(),
-    time_unit_ns: 1,
+    time_unit_ns: unit,
     dropped,
     kinds,
     strings: strings.list,
@@ -326,12 +329,13 @@ module.exports = { parseJSONExact, jsonString, jsonValue, encodeData, dataJSON, 
 // ---- command line -------------------------------------------------------------
 
 function main(argv) {
-  let input = null, out = null, template = false, generatedAt;
+  let input = null, out = null, template = false, generatedAt, timeUnitNs;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "-o" || a === "--output") out = argv[++i];
     else if (a === "--template") template = true;
     else if (a === "--generated-at") generatedAt = Number(argv[++i]);
+    else if (a === "--time-unit-ns") timeUnitNs = Number(argv[++i]);
     else if (a === "-h" || a === "--help") input = null, argv = [];
     else input = a;
   }
@@ -340,7 +344,7 @@ function main(argv) {
     return 0;
   }
   if (!input) {
-    process.stderr.write("usage: node tools/report.js trace.json [-o out.html] [--generated-at UNIX_MS]\n" +
+    process.stderr.write("usage: node tools/report.js trace.json [-o out.html] [--generated-at UNIX_MS] [--time-unit-ns N]\n" +
       "       node tools/report.js --template [-o template.html]\n");
     return 2;
   }
@@ -356,7 +360,7 @@ function main(argv) {
     return 1;
   }
   out = out || input.replace(/\.json$/, "") + ".html";
-  fs.writeFileSync(out, buildReport(items, { generatedAt }));
+  fs.writeFileSync(out, buildReport(items, { generatedAt, timeUnitNs }));
   process.stdout.write(out + "\n");
   return 0;
 }

@@ -351,15 +351,17 @@ async function testViewerRobustness(t, browser) {
       { trace_id: "trace_c", span_id: 3, kind: "brand_new_kind", name: "c", start_unix_ns: 15n, duration_ns: 0, track: 3 },
     ],
   };
+  cases.microseconds = require(path.join(ROOT, "tools/gen_trace.js")).generate(300, { seed: 9 });
+  const what = { empty: "a trace with no spans", cycle: "a parent cycle and an unknown kind", microseconds: "times in µs (time_unit_ns 1000)" };
   for (const [name, items] of Object.entries(cases)) {
     const file = path.join(OUT, `robust-${name}.html`);
-    fs.writeFileSync(file, report.buildReport(items));
+    fs.writeFileSync(file, report.buildReport(items, { timeUnitNs: name === "microseconds" ? 1000 : 1 }));
     const { page, log } = await guardedPage(browser);
     await page.goto(fileUrl(file));
     const ready = await page.waitForFunction(() => document.documentElement.dataset.ready, { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
     const spans = ready === "true" ? await page.evaluate(() => window.__vmtraceReport.stats().spans) : null;
     t.ok(ready === "true" && spans === items.length && log.pageErrors.length === 0 && log.consoleErrors.length === 0,
-      `the viewer renders ${name === "empty" ? "a trace with no spans" : "a parent cycle and an unknown kind"}`, { ready, spans, log });
+      `the viewer renders ${what[name]}`, { ready, spans, log });
     await page.close();
   }
 }
