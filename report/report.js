@@ -1508,7 +1508,7 @@
       b.dataset.spanId = String(m.id[i]);
       b.appendChild(kindBadge(m, m.kind[i]));
       b.appendChild(el("span", "result-name", m.strings[m.name[i]]));
-      b.appendChild(el("span", "muted", fmtDur(m.dur[i]) + " at +" + fmtDur(m.start[i] - m.t0) + " · span " + m.id[i]));
+      b.appendChild(el("span", "muted", (m.dur[i] === 0 ? "instant" : fmtDur(m.dur[i])) + " at +" + fmtDur(m.start[i] - m.t0) + " · span " + m.id[i]));
       b.addEventListener("click", (function (idx) { return function () { app.select(idx, "search"); }; })(i));
       list.appendChild(b);
     }
