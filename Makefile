@@ -54,7 +54,8 @@ C_TESTS = $(B)/test_core $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/rep
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all test bench demo install install-rock clean deps check-tests asan valgrind gc-stress fuzz rock-test
+.PHONY: all test bench demo install install-rock clean deps check-tests asan valgrind gc-stress fuzz rock-test \
+        report-template
 
 all: $(MODULE) $(OTLP_MODULE) $(LIB)
 
@@ -119,6 +120,12 @@ $(B)/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(CORE_OBJ)
 build/benchfloor.so: bench/floor.c
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -I$(LUA_INCDIR) -o $@ $<
+
+# The HTML report's page, embedded in the core: regenerate after editing
+# report/ (tests/browser/template.sh checks the committed header is current).
+report-template:
+	node tools/report.js --template -o build/report-template.html
+	$(LUA) tools/embed_template.lua build/report-template.html csrc/export/report_template.h
 
 deps:
 	@tools/deps.sh

@@ -11,8 +11,9 @@
 -- suspends for approval; the resume span links back to the suspension.
 -- Work is simulated with short busy waits, so durations are real.
 --
--- It ends by writing the trace to out/: trace.json, trace.otlp.json,
--- trace.chrome.json (Perfetto, speedscope) and tokens.folded (flame graphs).
+-- It ends by writing the trace to out/: report.html (open it in a browser),
+-- trace.json, trace.otlp.json, trace.trace.json (Perfetto, speedscope) and
+-- tokens.folded (flame graphs).
 --
 -- Run from the repo root:
 --   make demo
@@ -127,10 +128,11 @@ print(string.format("(prices from vmtrace's catalog as of %s)", vmtrace.pricing.
 
 -- The same trace for the tools people already use (make demo creates out/).
 local outputs = {
+  { "html", "out/report.html", nil, "the trace to look at: open it in a browser (no network needed)" },
   { "json", "out/trace.json", nil, "the span list (vmtrace convert/summary/profile read it back)" },
   { "otlp", "out/trace.otlp.json", { service_name = "vmtrace-demo" },
     "OTLP/JSON: POST it to an OpenTelemetry Collector's /v1/traces" },
-  { "chrome", "out/trace.chrome.json", nil, "open in ui.perfetto.dev or speedscope.app" },
+  { "chrome", "out/trace.trace.json", nil, "open in ui.perfetto.dev or speedscope.app" },
   { "folded", "out/tokens.folded", { weight = "tokens" },
     "a token flame graph: flamegraph.pl out/tokens.folded > tokens.svg" },
 }

@@ -293,21 +293,56 @@ local function chrome_doc()
   return doc
 end
 
--- name -> event (X or i); tid -> thread name
+-- Spans of the Chrome export: each span is a "B" event without args and an
+-- "E" event with them; per tid, an E closes the innermost open B, which has
+-- its name ("kind name"). Pairs them (raising when they do not pair) into
+-- name -> {ph = "B", ts, dur, tid, pid, cat, args} (the name without its
+-- kind); instants ("i") as they are. Also tid -> thread name, the process.
 local function chrome_index(doc)
-  local ev, threads, process = {}, {}, nil
+  local ev, threads, process, open = {}, {}, nil, {}
+  local function short(e)
+    local kind, name = e.name:match("^(%S+) (.*)$")
+    assert.equal(e.cat, kind, "the event's name starts with its kind: " .. e.name)
+    assert.is_nil(ev[name], "test setup: span names should be unique: " .. name)
+    return name
+  end
   for _, e in ipairs(doc.traceEvents) do
     if e.ph == "M" and e.name == "thread_name" then
       assert.is_nil(threads[e.tid], "two thread_name events for tid " .. tostring(e.tid))
       threads[e.tid] = e.args.name
     elseif e.ph == "M" and e.name == "process_name" then
       process = e
-    elseif e.ph == "X" or e.ph == "i" then
-      assert.is_nil(ev[e.name], "test setup: span names should be unique: " .. e.name)
-      ev[e.name] = e
+    elseif e.ph == "B" then
+      assert.is_nil(e.args, "a B event carries no args (frames merge in speedscope)")
+      open[e.tid] = open[e.tid] or {}
+      table.insert(open[e.tid], e)
+    elseif e.ph == "E" then
+      local b = table.remove(open[e.tid] or {})
+      assert.is_table(b, "an E event without its B: " .. e.name)
+      assert.equal(b.name, e.name, "an E event closes the innermost B of its tid")
+      assert.is_true(e.ts >= b.ts)
+      local name = short(b)
+      ev[name] = { ph = "B", name = name, ts = b.ts, dur = e.ts - b.ts, tid = b.tid, pid = b.pid,
+                   cat = b.cat, args = e.args }
+    elseif e.ph == "i" then
+      local name = short(e)
+      local copy = {}
+      for k, v in pairs(e) do copy[k] = v end
+      copy.name = name
+      ev[name] = copy
     end
   end
+  for tid, stack in pairs(open) do assert.equal(0, #stack, "B events left open on tid " .. tid) end
   return ev, threads, process
+end
+
+-- The spans of the Chrome export as intervals (for check_nesting).
+local function chrome_intervals(doc)
+  local list = {}
+  for _, e in pairs((chrome_index(doc))) do
+    if e.ph == "B" then list[#list + 1] = { ph = "X", tid = e.tid, name = e.name, ts = e.ts, dur = e.dur } end
+  end
+  return list
 end
 
 ------------------------------------------------------------------------------
@@ -723,7 +758,7 @@ describe("vmtrace.export", function()
       })))
     end)
 
-    it("has X events with ts and dur in microseconds and instant events for markers", function()
+    it("has B/E events with ts in microseconds and instant events for markers", function()
       vmtrace.mock_time(T0)
       local root = vmtrace.start("pipeline", "run")
       vmtrace.advance_time(10)
@@ -739,8 +774,8 @@ describe("vmtrace.export", function()
       local doc = chrome_doc()
       local ev, threads, process = chrome_index(doc)
       assert.is_table(process, "a process_name metadata event")
-      assert.same({ "X", 0, 100000 }, { ev.run.ph, ev.run.ts, ev.run.dur })
-      assert.same({ "X", 10000, 25000 }, { ev.call.ph, ev.call.ts, ev.call.dur })
+      assert.same({ "B", 0, 100000 }, { ev.run.ph, ev.run.ts, ev.run.dur })
+      assert.same({ "B", 10000, 25000 }, { ev.call.ph, ev.call.ts, ev.call.dur })
       assert.equal(10000, ev.call.ts - ev.run.ts)
       assert.equal("llm_call", ev.call.cat)
       for name, ts in pairs({ model_route = 35000, tool_mount = 40000, deferred_tool_load = 40000 }) do
@@ -755,7 +790,7 @@ describe("vmtrace.export", function()
         assert.is_string(threads[e.tid], "tid " .. tostring(e.tid) .. " has a thread_name")
       end
       assert.equal(ev.run.tid, ev.call.tid)
-      assert.is_true(check_nesting(doc.traceEvents))
+      assert.is_true(check_nesting(chrome_intervals(doc)))
     end)
 
     it("puts each coroutine on its own track, every track properly nested", function()
@@ -803,7 +838,7 @@ describe("vmtrace.export", function()
       assert.are_not.equal(tid.main, tid.co2)
       assert.are_not.equal(tid.co1, tid.co2)
       assert.are_not.equal(threads[tid.co1], threads[tid.co2], "the tracks have distinct names")
-      local ok, err = check_nesting(doc.traceEvents)
+      local ok, err = check_nesting(chrome_intervals(doc))
       assert.is_true(ok, err)
     end)
 
@@ -825,12 +860,31 @@ describe("vmtrace.export", function()
       assert.same({ 0, 20000 }, { ev.a.ts, ev.a.dur })
       assert.same({ 10000, 20000 }, { ev.b.ts, ev.b.dur })
       assert.same({ 40000, 5000 }, { ev.c.ts, ev.c.dur })
-      local ok, err = check_nesting(doc.traceEvents)
+      local ok, err = check_nesting(chrome_intervals(doc))
       assert.is_true(ok, err)
       assert.are_not.equal(ev.a.tid, ev.b.tid, "b cannot nest in a on one track")
       for _, e in pairs(ev) do
         assert.is_string(threads[e.tid], "tid " .. tostring(e.tid) .. " has a thread_name")
       end
+    end)
+
+    it("merges identical calls for speedscope: begin events hold only kind and name", function()
+      vmtrace.mock_time(T0)
+      local root = vmtrace.start("pipeline", "run")
+      for i = 1, 3 do
+        local id = vmtrace.start("tool_call", "grep")
+        vmtrace.set_metadata(id, "i", i)
+        vmtrace.advance_time(1)
+        vmtrace.finish(id)
+      end
+      vmtrace.finish(root)
+      local begins, ends = {}, {}
+      for _, e in ipairs(chrome_doc().traceEvents) do
+        if e.ph == "B" then begins[#begins + 1] = e.name end
+        if e.ph == "E" and e.name == "tool_call grep" then ends[#ends + 1] = e.args.metadata.i end
+      end
+      assert.same({ "pipeline run", "tool_call grep", "tool_call grep", "tool_call grep" }, begins)
+      assert.same({ 1, 2, 3 }, ends, "the details are in the end events' args")
     end)
 
     it("has only metadata events for an empty trace", function()
@@ -913,6 +967,36 @@ describe("vmtrace.export", function()
       assert.equal(stacks[1].frames[1], stacks[2].frames[1])
       assert.matches("^tool_call a[^;]b[^;\n]c$", stacks[2].frames[2])
       assert.equal(2000, stacks[2].weight)
+    end)
+
+    it("never ends a frame in blanks and a number, which flamegraph.pl reads as a second count", function()
+      vmtrace.mock_time(T0)
+      local root = vmtrace.start("pipeline", "run 2")
+      for _, name in ipairs { "iteration 1", "retry\t7", "half 1.5", "v2", "x 10 y", "42" } do
+        local id = vmtrace.start("step", name)
+        vmtrace.advance_time(1)
+        vmtrace.finish(id)
+      end
+      vmtrace.advance_time(1)
+      vmtrace.finish(root)
+      local frames = {}
+      for _, line in ipairs(folded_lines()) do
+        -- flamegraph.pl: the count, then the same pattern again on the stack
+        local stack, count = line:match("^(.*)%s+(%d+)$")
+        assert.is_string(stack, line)
+        assert.matches("^%d+$", count, 1, false, "an integer count (speedscope reads no decimals)")
+        assert.is_nil(stack:match("%s%d+%.?%d*$"), "a frame ends in a number: " .. line)
+        for f in stack:gmatch("[^;]+") do frames[f] = true end
+      end
+      for _, f in ipairs { "pipeline run_2", "step iteration_1", "step retry_7", "step half_1.5", "step v2",
+                            "step x 10 y", "step_42" } do
+        assert.is_true(frames[f], f .. " in " .. table.concat((function()
+          local t = {}
+          for k in pairs(frames) do t[#t + 1] = k end
+          table.sort(t)
+          return t
+        end)(), " | "))
+      end
     end)
 
     it("is empty for an empty trace", function()

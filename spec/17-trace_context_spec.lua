@@ -74,11 +74,12 @@ local function json_by_name()
   return t
 end
 
---- The Chrome export decoded: X/i events by name.
+--- The Chrome export decoded: the end (E) and instant (i) events, which carry
+-- the args, by span name (their name is "kind name").
 local function chrome_by_name()
   local t = {}
   for _, e in ipairs(decode(vmtrace.export("chrome"), "the Chrome export").traceEvents) do
-    if e.ph == "X" or e.ph == "i" then t[e.name] = e end
+    if e.ph == "E" or e.ph == "i" then t[e.name:match("^%S+ (.*)$")] = e end
   end
   return t
 end

@@ -6,7 +6,10 @@
  * whose children overlap can have no self time), its tokens (input + output
  * + cache read + cache write: a token flame graph shows where the tokens
  * went) or its cost in micro-USD, read by the one usage rule (vt_usage_read).
- * Lines of weight 0 are left out.
+ * Lines of weight 0 are left out. Frames survive flamegraph.pl: ';' inside a
+ * name becomes ':', line breaks spaces, and a frame that would end in blanks
+ * and a number ("step iteration 1", read as a second count) has its last
+ * blanks joined by '_' ("step iteration_1").
  */
 #include <math.h>
 #include <stdlib.h>
@@ -32,9 +35,22 @@ static int64_t weight_of(const vt_span_view *v, vt_weight w, int64_t child_ns) {
 }
 
 static void frame(vt_buf *b, const vt_span_view *v) {
+  size_t at = b->n, end, i;
   vt_buf_puts(b, vt_kind_name((int)v->kind));
   vt_buf_putc(b, ' ');
   vt_buf_put_text(b, v->name, v->name_len, VT_TEXT_FOLDED);
+  if (b->failed || b->n < at) return; /* (a window written out meanwhile) */
+  /* blanks then digits (and a fraction) at the end: join them with '_' */
+  end = b->n;
+  i = end;
+  while (i > at && b->p[i - 1] >= '0' && b->p[i - 1] <= '9') i--;
+  if (i < end && i > at && b->p[i - 1] == '.') { /* 1.5 */
+    size_t j = i - 1;
+    while (j > at && b->p[j - 1] >= '0' && b->p[j - 1] <= '9') j--;
+    if (j < i - 1) i = j;
+  }
+  if (i == end) return;
+  while (i > at && (b->p[i - 1] == ' ' || b->p[i - 1] == '\t')) b->p[--i] = '_';
 }
 
 int vt_export_folded(const vt_collector *c, const vt_export_opts *o, vt_buf *b) {

@@ -49,14 +49,17 @@ size_t vt_utf8_len(const unsigned char *p, size_t n, size_t *bad) {
   return need + 1;
 }
 
-void vt_json_write_str(vt_buf *b, const char *s, size_t len) {
+/* A JSON string literal; with html, also <, >, & and U+2028/9 escaped
+ * (safe inside an HTML <script> element). */
+static void write_str(vt_buf *b, const char *s, size_t len, int html) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0, run = 0;
   vt_buf_putc(b, '"');
   while (i < len) {
     unsigned char c = p[i];
     size_t n, bad;
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\' &&
+        !(html && (c == '<' || c == '>' || c == '&'))) {
       i++;
       run++;
       continue;
@@ -82,7 +85,10 @@ void vt_json_write_str(vt_buf *b, const char *s, size_t len) {
       continue;
     }
     n = vt_utf8_len(p + i, len - i, &bad);
-    if (n) {
+    if (n == 3 && html && p[i] == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
+      vt_buf_put(b, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+      i += 3;
+    } else if (n) {
       vt_buf_put(b, p + i, n);
       i += n;
     } else {
@@ -93,6 +99,9 @@ void vt_json_write_str(vt_buf *b, const char *s, size_t len) {
   if (run) vt_buf_put(b, p + i - run, run);
   vt_buf_putc(b, '"');
 }
+
+void vt_json_write_str(vt_buf *b, const char *s, size_t len) { write_str(b, s, len, 0); }
+void vt_json_write_str_html(vt_buf *b, const char *s, size_t len) { write_str(b, s, len, 1); }
 
 void vt_buf_put_text(vt_buf *b, const char *s, size_t len, int mode) {
   const unsigned char *p = (const unsigned char *)s;
@@ -164,7 +173,7 @@ void vt_json_write_num(vt_buf *b, double d) {
   }
 }
 
-void vt_json_write(vt_buf *b, const vt_value *v) {
+static void write_value(vt_buf *b, const vt_value *v, int html) {
   vt_iter it;
   const vt_value *item;
   const char *k, *s;
@@ -181,7 +190,7 @@ void vt_json_write(vt_buf *b, const vt_value *v) {
     case VT_NUM: vt_json_write_num(b, vt_value_num(v)); break;
     case VT_STR:
       s = vt_value_str(v, &n);
-      vt_json_write_str(b, s, n);
+      write_str(b, s, n, html);
       break;
     case VT_ARR:
     case VT_OBJ:
@@ -191,16 +200,19 @@ void vt_json_write(vt_buf *b, const vt_value *v) {
         if (!first) vt_buf_putc(b, ',');
         first = 0;
         if (it.object) {
-          vt_json_write_str(b, k, kl);
+          write_str(b, k, kl, html);
           vt_buf_putc(b, ':');
         }
-        vt_json_write(b, item);
+        write_value(b, item, html);
       }
       vt_buf_putc(b, vt_value_type(v) == VT_ARR ? ']' : '}');
       break;
     default: vt_buf_put(b, "null", 4); break;
   }
 }
+
+void vt_json_write(vt_buf *b, const vt_value *v) { write_value(b, v, 0); }
+void vt_json_write_html(vt_buf *b, const vt_value *v) { write_value(b, v, 1); }
 
 /* ---- parsing ------------------------------------------------------------------- */
 

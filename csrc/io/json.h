@@ -16,6 +16,10 @@
 void vt_json_write(vt_buf *b, const vt_value *v);
 /* A JSON string literal of raw bytes (invalid UTF-8 becomes U+FFFD). */
 void vt_json_write_str(vt_buf *b, const char *s, size_t len);
+/* The same with <, >, & and U+2028/U+2029 escaped as \u sequences, so the
+ * text is inert inside an HTML <script> element (the HTML report). */
+void vt_json_write_html(vt_buf *b, const vt_value *v);
+void vt_json_write_str_html(vt_buf *b, const char *s, size_t len);
 /* A number as serde_json prints a double. */
 void vt_json_write_num(vt_buf *b, double d);
 /* Raw bytes as valid UTF-8 text (invalid sequences become U+FFFD), nothing

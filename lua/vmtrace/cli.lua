@@ -1,7 +1,8 @@
 --- vmtrace.cli: the `vmtrace` command.
---   vmtrace convert IN --to json|otlp|chrome|folded [--weight time|tokens|cost] [-o OUT]
+--   vmtrace convert IN --to json|otlp|chrome|folded|html [--weight time|tokens|cost] [-o OUT]
 --   vmtrace summary IN
 --   vmtrace profile IN
+--   vmtrace report IN [-o OUT.html]
 -- IN is a JSON span file (vmtrace.export "json") or an NDJSON stream
 -- (vmtrace.stream), also one cut off by a crash.
 -- @module vmtrace.cli
@@ -10,13 +11,14 @@ local vmtrace = require "vmtrace"
 local M = {}
 
 local USAGE = [[
-usage: vmtrace convert IN --to json|otlp|chrome|folded [--weight time|tokens|cost] [-o OUT]
+usage: vmtrace convert IN --to json|otlp|chrome|folded|html [--weight time|tokens|cost] [-o OUT]
        vmtrace summary IN
        vmtrace profile IN
+       vmtrace report IN [-o OUT.html]   (OUT defaults to IN with .html)
 IN is a JSON span file (vmtrace.export "json") or an NDJSON stream
 (vmtrace.stream), also one cut off by a crash. OUT defaults to stdout.]]
 
-local FORMATS = { json = true, otlp = true, chrome = true, folded = true, profile = true }
+local FORMATS = { json = true, otlp = true, chrome = true, folded = true, profile = true, html = true }
 local WEIGHTS = { time = true, tokens = true, cost = true }
 
 -- A failure the user caused: printed without a traceback.
@@ -72,7 +74,7 @@ local commands = {}
 
 function commands.convert(o)
   if not o.to then fail("convert needs --to json|otlp|chrome|folded") end
-  if not FORMATS[o.to] then fail("unknown format '%s' (expected json, otlp, chrome, folded)", o.to) end
+  if not FORMATS[o.to] then fail("unknown format '%s' (expected json, otlp, chrome, folded, html)", o.to) end
   if o.weight and not WEIGHTS[o.weight] then
     fail("unknown weight '%s' (expected time, tokens, cost)", o.weight)
   end
@@ -91,6 +93,15 @@ end
 function commands.summary(o)
   load(o.input)
   write(vmtrace.summary() .. "\n", o.out)
+end
+
+function commands.report(o)
+  load(o.input)
+  local out = o.out or (o.input:gsub("%.n?d?json$", "") .. ".html")
+  if out == o.input then out = o.input .. ".html" end
+  local ok, err = vmtrace.export("html", out)
+  if not ok then fail("%s", err) end
+  io.stderr:write("vmtrace: wrote ", out, "\n")
 end
 
 function commands.profile(o)
