@@ -55,7 +55,7 @@ RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 .PHONY: all test bench demo install install-rock clean deps check-tests asan valgrind gc-stress fuzz rock-test \
-        report-template
+        report-template screenshot
 
 all: $(MODULE) $(OTLP_MODULE) $(LIB)
 
@@ -121,6 +121,13 @@ build/benchfloor.so: bench/floor.c
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -I$(LUA_INCDIR) -o $@ $<
 
+# docs/report.png, the README's picture of the report: the demo's trace in
+# headless Chromium (needs chromium and tests/browser's npm packages).
+screenshot: all
+	@mkdir -p out docs
+	$(RUN_ENV) $(LUA) examples/agent.lua >/dev/null
+	node tests/browser/screenshot.js out/report.html -o docs/report.png
+
 # The HTML report's page, embedded in the core: regenerate after editing
 # report/ (tests/browser/template.sh checks the committed header is current).
 report-template:
@@ -172,11 +179,16 @@ fuzz: deps
 bench: deps
 	@$(MAKE) --no-print-directory all build/benchfloor.so
 	$(RUN_ENV) $(LUA) bench/bench.lua
+	@if [ -x /usr/bin/chromium ] && [ -d build/npm/node_modules/puppeteer-core ]; then \
+	  echo "== the HTML report in headless Chromium (tests/browser/ready_bench.js, vmtrace's writer)"; \
+	  node tests/browser/ready_bench.js --writer 'bin/vmtrace report {in} -o {out}'; \
+	else echo "(the HTML report's ready time needs chromium: run make test as root once)"; fi
 
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p out
 	$(RUN_ENV) $(LUA) examples/agent.lua
+	@echo "open out/report.html in a browser to look at the trace"
 
 install: install-rock
 	install -d $(DESTDIR)$(BINDIR)
