@@ -3947,6 +3947,43 @@ TEST(test_stream_during_load) {
   vt_collector_free(d);
 }
 
+/* A file that names no trace (an empty span list, spans without trace_id,
+ * a stream header without one), or names one that is no uuid, still leaves
+ * a valid trace: an all-zero trace id is invalid in W3C and OTLP, and a
+ * traceparent made from it is refused by every receiver (and by
+ * vt_collector_continue_trace). */
+TEST(test_load_without_trace_id) {
+  static const char *const texts[] = {
+      "[]",
+      "[{\"span_id\":1,\"kind\":\"step\",\"name\":\"a\",\"start_unix_ns\":1,\"duration_ns\":1}]",
+      "{\"type\":\"trace\"}\n",
+      "{\"type\":\"trace\",\"trace_id\":\"trace_x\"}\n"};
+  vt_collector *c = new_enabled();
+  vt_load_result r;
+  vt_trace_info info;
+  unsigned char trace[16];
+  uint64_t parent;
+  unsigned flags;
+  char out[56];
+  size_t i;
+  static const unsigned char zero[16];
+  REQUIRE(c != NULL);
+  KNOWN_BUG("loading a file without a trace id, or with one that is no uuid, leaves all-zero "
+            "trace bytes (and trace id \"\" when absent): its traceparent is 00-000...0-..., "
+            "invalid, and so is the OTLP traceId");
+  for (i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    CHECK_EQ_INT(vt_collector_load_text(c, texts[i], strlen(texts[i]), &r), VT_OK);
+    vt_collector_trace_info(c, &info);
+    if (!CHECK(i == 3 || strlen(vt_collector_trace_id(c)) == 42) ||
+        !CHECK(memcmp(info.trace_bytes, zero, 16) != 0))
+      printf("#   after input %lu: trace id \"%s\"\n", (unsigned long)i, vt_collector_trace_id(c));
+    CHECK_EQ_INT(vt_collector_traceparent(c, vt_collector_start(c, NULL, VT_STEP, "x", 1, NULL), out),
+                 VT_OK);
+    CHECK(vt_traceparent_parse(out, 55, trace, &parent, &flags));
+  }
+  vt_collector_free(c);
+}
+
 static const tap_test tests[] = {
     TAP_ENTRY(test_status_words),
     TAP_ENTRY(test_kind_names),
@@ -4042,6 +4079,7 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_null_values_answered),
     TAP_ENTRY(test_cjson_raw_out_of_range),
     TAP_ENTRY(test_stream_during_load),
+    TAP_ENTRY(test_load_without_trace_id),
 };
 
 int main(void) {

@@ -165,6 +165,18 @@ static const vt_value *obj_value(vt_vb *b, const char *key, long i) {
   return vt_vb_value(b);
 }
 
+static char big[5000];
+
+/* {"blob": a 5000-byte string} in b */
+static const vt_value *big_obj(vt_vb *b) {
+  vt_vb_reset(b);
+  vt_vb_obj(b);
+  vt_vb_key(b, "blob", 4);
+  vt_vb_str(b, big, sizeof big);
+  vt_vb_end(b);
+  return vt_vb_value(b);
+}
+
 /* A metadata call on span i: what the model says it may answer. A value
  * that could not be built is no call (the builder answered: failed). */
 #define META(i, key, value, flags)                                                          \
@@ -238,8 +250,11 @@ static int run(void) {
     META(i, "model", str_value("m", 1), 0);
     META(i, "input_tokens", int_value(10), 0);
     META(i, "late", int_value(1), VT_META_DONE);
+    if (i % 5 == 0) /* past a quarter of an arena block: an allocation of its own */
+      META(i, "big", str_value(big, sizeof big), 0);
     if (M.state[i] == OPEN)
-      OK_OR_OOM(vt_collector_record_event(c, M.ids[i], "ev", 2, obj_value(&b1, "e", 1)));
+      OK_OR_OOM(vt_collector_record_event(c, M.ids[i], "ev", 2,
+                                          i % 5 == 1 ? big_obj(&b1) : obj_value(&b1, "e", 1)));
     else
       EXPECT(vt_collector_record_event(c, M.ids[i], "ev", 2, NULL), VT_ENOTFOUND);
     if (obj_value(&b1, "merged", -1)) {
@@ -543,6 +558,7 @@ int main(void) {
   signal(SIGSEGV, on_crash);
   signal(SIGBUS, on_crash);
   signal(SIGABRT, on_crash);
+  memset(big, 'x', sizeof big);
   total = allocations();
   return tap_run(tests, sizeof tests / sizeof tests[0]);
 }
