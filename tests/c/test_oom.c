@@ -328,7 +328,6 @@ static int run(void) {
   vt_free(s);
   memset(&o, 0, sizeof o);
   for (f = 0; f < VT_FORMAT_COUNT; f++) {
-    if (f == VT_FORMAT_HTML) continue; /* not written yet */
     for (o.weight = VT_WEIGHT_TIME; o.weight < VT_WEIGHT_COUNT; o.weight++) {
       if (o.weight != VT_WEIGHT_TIME && f != VT_FORMAT_FOLDED) break;
       s = vt_collector_export_string(c, (vt_format)f, &o, &n);
