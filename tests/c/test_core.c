@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -3436,30 +3437,36 @@ TEST(test_stream_after_torn_line) { torn_append(O_RDWR | O_APPEND); }
 /* As the binding opens a stream's file (l_io.c): write-only. */
 TEST(test_stream_after_torn_line_write_only) { torn_append(O_WRONLY | O_APPEND); }
 
-/* A full disk: reported at once in the status, lines counted as lost, and
- * the first error comes back from close. */
+/* A full disk (/dev/full; where there is none, a pipe nobody reads):
+ * reported at once in the status, lines counted as lost, and the first
+ * error comes back from close. */
 TEST(test_stream_write_error) {
   vt_collector *c = new_enabled();
   vt_stream_status st;
   vt_stream *s;
-  int fd = open("/dev/full", O_WRONLY);
-  if (fd < 0) {
-    printf("# no /dev/full here\n");
-    vt_collector_free(c);
-    return;
-  }
+  int fd = open("/dev/full", O_WRONLY), want = ENOSPC;
+  void (*old)(int) = SIG_DFL;
   REQUIRE(c != NULL);
+  if (fd < 0) {
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    close(p[0]);
+    fd = p[1];
+    want = EPIPE;
+    old = signal(SIGPIPE, SIG_IGN);
+  }
   s = vt_stream_open(c, fd, 1);
   REQUIRE(s != NULL);
   vt_stream_status_get(s, &st);
-  CHECK_EQ_INT(st.error, ENOSPC);
+  CHECK_EQ_INT(st.error, want);
   CHECK_EQ_INT(st.failing, 1);
   CHECK_EQ_INT(st.lost_lines, 1); /* the header */
   CHECK(finish(c, start(c, VT_STEP, "lost")) == VT_OK);
   vt_stream_status_get(s, &st);
   CHECK_EQ_INT(st.lost_lines, 3);
   CHECK_EQ_INT(st.lines, 0);
-  CHECK_EQ_INT(vt_stream_close(s), ENOSPC);
+  CHECK_EQ_INT(vt_stream_close(s), want);
+  if (want == EPIPE) signal(SIGPIPE, old);
   vt_collector_free(c);
 }
 
