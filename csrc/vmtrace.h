@@ -164,6 +164,9 @@ void vt_collector_reset(vt_collector *c);
 /* Turning tracing on resets the collector, as in the seed. */
 void vt_collector_set_enabled(vt_collector *c, int on);
 int vt_collector_enabled(const vt_collector *c);
+/* Where the collector keeps its enabled flag, for hot paths that test it
+ * without a call (valid for the collector's life). */
+const int *vt_collector_enabled_flag(const vt_collector *c);
 /* Keep at most `max` completed spans (0: no bound); the oldest go first and
  * are counted in vt_collector_dropped. Subscribers have seen them already. */
 void vt_collector_set_max_spans(vt_collector *c, size_t max);

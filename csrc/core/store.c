@@ -96,7 +96,32 @@ static int chunk_new(vt_collector *c, size_t k) {
     c->chunks = d;
     c->nchunks = n;
   }
-  return c->chunks[k] || (c->chunks[k] = vt_calloc(1, sizeof(vt_chunk))) != NULL;
+  if (!c->chunks[k]) {
+    /* Only slots of ids below next_id are ever read. A chunk that begins at
+     * next_id gets each slot written as its id comes (the recording path);
+     * any other (an import's) starts with every slot free. */
+    int fresh = (vt_id)k * VT_CHUNK_SIZE + 1 == c->next_id;
+    vt_chunk *ch = fresh ? vt_malloc(sizeof(vt_chunk)) : vt_calloc(1, sizeof(vt_chunk));
+    if (!ch) return 0;
+    ch->live = 0;
+    ch->arena = NULL;
+    c->chunks[k] = ch;
+  }
+  return 1;
+}
+
+/* Move next_id up to `id` + 1, freeing the slots it passes over in the chunk
+ * being filled (an import with a gap in the ids). */
+static void skip_to(vt_collector *c, vt_id id) {
+  while (c->next_id <= id) {
+    size_t k = (size_t)((c->next_id - 1) >> VT_CHUNK_BITS);
+    if (k < c->nchunks && c->chunks[k] && c->next_id < id)
+      c->chunks[k]->s[(c->next_id - 1) & (VT_CHUNK_SIZE - 1)].state = VT_FREE;
+    if (c->next_id < id && (k >= c->nchunks || !c->chunks[k])) /* a whole missing chunk */
+      c->next_id = (vt_id)(k + 1) * VT_CHUNK_SIZE + 1 < id ? (vt_id)(k + 1) * VT_CHUNK_SIZE + 1 : id;
+    else
+      c->next_id++;
+  }
 }
 
 static vt_extra *extra_of(vt_collector *c, vt_id id, vt_slot *s) {
@@ -261,7 +286,7 @@ static void clear_spans(vt_collector *c) {
     vt_chunk *ch = c->chunks[k];
     size_t i;
     if (!ch) continue;
-    for (i = 0; i < VT_CHUNK_SIZE; i++)
+    for (i = 0; i < VT_CHUNK_SIZE && (vt_id)k * VT_CHUNK_SIZE + i + 1 < c->next_id; i++)
       if (ch->s[i].state != VT_FREE) vt_names_release(&c->names, ch->s[i].name);
     chunk_free(ch);
   }
@@ -331,6 +356,7 @@ void vt_collector_set_enabled(vt_collector *c, int on) {
 }
 
 int vt_collector_enabled(const vt_collector *c) { return c->enabled; }
+const int *vt_collector_enabled_flag(const vt_collector *c) { return &c->enabled; }
 uint64_t vt_collector_dropped(const vt_collector *c) { return c->dropped; }
 uint64_t vt_collector_generation(const vt_collector *c) { return c->generation; }
 
@@ -824,8 +850,8 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v) {
   if (nm < 0) return VT_ENOMEM;
   s = &c->chunks[k]->s[(v->id - 1) & (VT_CHUNK_SIZE - 1)];
   memset(s, 0, sizeof *s);
+  if (v->id >= c->next_id) skip_to(c, v->id);
   s->state = VT_DONE;
-  if (v->id >= c->next_id) c->next_id = v->id + 1;
   if (!(x = extra_of(c, v->id, s))) ok = 0;
   if (ok && v->metadata && merge(c, v->id, s, v->metadata) != VT_OK) ok = 0;
   if (ok && v->nlinks && !links_copy(c, v->id, x, v->links, v->nlinks)) ok = 0;

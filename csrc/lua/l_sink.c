@@ -9,7 +9,8 @@
  * (Part of the binding unit.)
  */
 
-/* The bus listener of the state: queue starts and ends for the sinks. */
+/* The bus listener of the state, subscribed while there are sinks: queue
+ * starts and ends for them. */
 static void on_bus(void *ud, vt_collector *c, vt_ev ev, vt_id id) {
   lvt *S = ud;
   int64_t dur = -1;
@@ -130,6 +131,8 @@ static int l_add_sink(lua_State *L) {
   }
   lua_pop(L, 2);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->sinks_ref);
+  if (!S->nsinks && vt_collector_subscribe(S->c, on_bus, S) != VT_OK) /* the first sink */
+    status_error(L, "add_sink", VT_ENOMEM);
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
   S->nsinks = (int)lua_rawlen(L, -1);
@@ -158,6 +161,7 @@ static int l_remove_sink(lua_State *L) {
     }
   }
   S->nsinks = (int)lua_rawlen(L, -1);
+  if (found && !S->nsinks) vt_collector_unsubscribe(S->c, on_bus, S); /* the bus stays quiet */
   lua_pushboolean(L, found);
   return 1;
 }

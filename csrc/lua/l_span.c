@@ -286,7 +286,7 @@ static vt_id start_span(lua_State *L, lvt *S, const char *fn, int k, unsigned fl
 static int l_start(lua_State *L) {
   lvt *S = STATE(L);
   int k = kind_of(L, S, "start");
-  lua_pushinteger(L, vt_collector_enabled(S->c) ? (lua_Integer)start_span(L, S, "start", k, 0) : 0);
+  lua_pushinteger(L, *S->on ? (lua_Integer)start_span(L, S, "start", k, 0) : 0);
   return 1;
 }
 
@@ -572,7 +572,7 @@ static int l_span(lua_State *L) {
   lvt *S = STATE(L);
   int k = kind_of(L, S, "span");
   lspan *h;
-  if (!vt_collector_enabled(S->c)) {
+  if (!*S->on) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, S->inert_ref);
     return 1;
   }

@@ -59,6 +59,7 @@ typedef struct sink_ev {
 
 typedef struct lvt {
   vt_collector *c;
+  const int *on;     /* the collector's enabled flag */
   const char *kind_ptr[VT_KIND_COUNT]; /* interned kind strings, anchored */
   name_entry names[NAME_CACHE];
   lua_State *main_L; /* spans of the main thread go on the main stack */
@@ -219,14 +220,10 @@ static lvt *push_state(lua_State *L) {
   lua_setiuservalue(L, -2, 2);
   S->c = vt_collector_new();
   S->prices = vt_prices_new();
+  if (S->c) S->on = vt_collector_enabled_flag(S->c);
   if (!S->c || !S->prices) {
     vt_collector_free(S->c);
     vt_prices_free(S->prices);
-    S->c = NULL;
-    luaL_error(L, "vmtrace: out of memory");
-  }
-  if (vt_collector_subscribe(S->c, on_bus, S) != VT_OK) {
-    vt_collector_free(S->c);
     S->c = NULL;
     luaL_error(L, "vmtrace: out of memory");
   }
