@@ -156,6 +156,7 @@ static const luaL_Reg funcs[] = {
     {"deferred_tool_load", l_deferred_tool_load},
     /* LLM usage */
     {"llm_usage", l_llm_usage},
+    {"llm_response", l_llm_response},
     {"llm_totals", l_llm_totals},
     /* sinks */
     {"add_sink", l_add_sink},
