@@ -171,6 +171,10 @@ size_t vt_collector_max_spans(const vt_collector *c);
 /* Spans not kept: allocation failures and spans past max_spans. */
 uint64_t vt_collector_dropped(const vt_collector *c);
 
+/* The longest W3C tracestate kept (the length every vendor SHOULD pass on);
+ * a longer one loses whole entries. */
+#define VT_TRACESTATE_MAX 512
+
 /* What exports and consumers need to know of the trace, copied out. */
 typedef struct vt_trace_info {
   char trace_id[48];            /* "trace_<uuid v7>" */
@@ -182,7 +186,7 @@ typedef struct vt_trace_info {
   int64_t wall_epoch_ns;        /* wall clock at the epoch */
   uint64_t dropped;
   uint64_t generation;          /* counts up at every reset */
-  char tracestate[512];         /* the W3C tracestate joined ("" if none) */
+  char tracestate[VT_TRACESTATE_MAX + 1]; /* the W3C tracestate joined ("" if none) */
 } vt_trace_info;
 void vt_collector_trace_info(const vt_collector *c, vt_trace_info *out);
 /* "trace_<uuid v7>", valid until the next reset or join. */

@@ -404,3 +404,89 @@ describe("llm_totals under max_spans", function()
     assert.equal(472, vmtrace.llm_totals().input_tokens)
   end)
 end)
+
+describe("GenAI semantic conventions in OTLP", function()
+  before_each(function() vmtrace.enable() end)
+
+  local function str(s) return { stringValue = s } end
+  local function int(n) return { intValue = ("%d"):format(n) } end
+
+  it("puts the response's record on each llm_call span under the conventions' names", function()
+    local ops = { openai = "chat", anthropic = "chat", google = "generate_content" }
+    local otel_provider = { openai = "openai", anthropic = "anthropic", google = "gcp.gemini" }
+    for _, file in ipairs(files()) do
+      respond(EXPECTED[file].provider, body(file), "plan " .. file)
+    end
+    local spans = helper.otlp_verified()
+    for _, file in ipairs(files()) do
+      local e = EXPECTED[file]
+      local s = spans["plan " .. file]
+      assert.is_table(s, "the script's span name stays the OTLP span name")
+      assert.equal(3, s.kind, "CLIENT")
+      local a = helper.attr_map(s.attributes)
+      assert.same(str(ops[e.provider]), a["gen_ai.operation.name"], file)
+      assert.same(str(otel_provider[e.provider]), a["gen_ai.provider.name"], file)
+      assert.same(str(e.model), a["gen_ai.request.model"], file)
+      assert.same(str(e.model), a["gen_ai.response.model"], file)
+      assert.same(str(e.response_id), a["gen_ai.response.id"], file)
+      local reasons = {}
+      for i, r in ipairs(e.finish_reasons) do reasons[i] = str(r) end
+      local got = a["gen_ai.response.finish_reasons"].arrayValue.values or {} -- [] decodes as no values
+      assert.same(reasons, got, file)
+      -- input includes the cached input, as the conventions say
+      assert.same(int(e.input_tokens + e.cache_read_tokens + e.cache_write_tokens), a["gen_ai.usage.input_tokens"], file)
+      assert.same(int(e.output_tokens), a["gen_ai.usage.output_tokens"], file)
+      assert.same(int(e.cache_read_tokens), a["gen_ai.usage.cache_read.input_tokens"], file)
+      assert.same(int(e.cache_write_tokens), a["gen_ai.usage.cache_write.input_tokens"], file)
+      assert.same(int(e.cache_write_tokens), a["gen_ai.usage.cache_creation.input_tokens"], file)
+      -- vmtrace's own keys are there too
+      assert.same(int(e.input_tokens), a.input_tokens, file)
+      assert.same(str(e.provider), a.provider, file)
+    end
+    local a = helper.attr_map(spans["plan anthropic_messages.json"].attributes)
+    assert.same(int(472 + 3072 + 1820), a["gen_ai.usage.input_tokens"])
+  end)
+
+  it("maps vmtrace's provider names to the well-known values", function()
+    for _, p in ipairs { "google", "gemini", "vertex_ai", "openai", "anthropic", "mistral_ai" } do
+      local id = vmtrace.start("llm_call", p)
+      vmtrace.llm_usage(id, { model = "m", provider = p, input_tokens = 1 })
+      vmtrace.finish(id)
+    end
+    local spans = helper.otlp_verified()
+    local function attrs(name) return helper.attr_map(spans[name].attributes) end
+    assert.same(str("gcp.gemini"), attrs("google")["gen_ai.provider.name"])
+    assert.same(str("gcp.gemini"), attrs("gemini")["gen_ai.provider.name"])
+    assert.same(str("generate_content"), attrs("gemini")["gen_ai.operation.name"])
+    assert.same(str("gcp.vertex_ai"), attrs("vertex_ai")["gen_ai.provider.name"])
+    assert.same(str("generate_content"), attrs("vertex_ai")["gen_ai.operation.name"])
+    assert.same(str("openai"), attrs("openai")["gen_ai.provider.name"])
+    assert.same(str("chat"), attrs("openai")["gen_ai.operation.name"])
+    assert.same(str("mistral_ai"), attrs("mistral_ai")["gen_ai.provider.name"])
+  end)
+
+  it("lets a gen_ai key the script sets itself win, without a duplicate", function()
+    local id = vmtrace.start("llm_call", "plan")
+    vmtrace.set_metadata(id, "gen_ai.request.model", "gpt-4o")
+    vmtrace.set_metadata(id, "gen_ai.operation.name", "text_completion")
+    vmtrace.llm_response(id, "openai", body("openai_chat.json"))
+    vmtrace.finish(id)
+    local a = helper.attr_map(helper.otlp_verified().plan.attributes) -- attr_map refuses duplicates
+    assert.same(str("gpt-4o"), a["gen_ai.request.model"])
+    assert.same(str("gpt-4o-2024-08-06"), a["gen_ai.response.model"])
+    assert.same(str("text_completion"), a["gen_ai.operation.name"])
+  end)
+
+  it("marks tool_call spans as execute_tool with the tool's name", function()
+    vmtrace.finish(vmtrace.start("tool_call", "grep the repo", { metadata = { tool_name = "grep" } }))
+    vmtrace.finish(vmtrace.start("tool_call", "read_file"))
+    vmtrace.finish(vmtrace.start("fn_call", "helper"))
+    local spans = helper.otlp_verified()
+    local a = helper.attr_map(spans["grep the repo"].attributes)
+    assert.same(str("execute_tool"), a["gen_ai.operation.name"])
+    assert.same(str("grep"), a["gen_ai.tool.name"])
+    a = helper.attr_map(spans.read_file.attributes)
+    assert.same(str("read_file"), a["gen_ai.tool.name"])
+    assert.is_nil(helper.attr_map(spans.helper.attributes)["gen_ai.operation.name"])
+  end)
+end)
