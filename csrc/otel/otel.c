@@ -144,7 +144,9 @@ static int ts_key(const char *s, size_t n) {
     char ch = s[i];
     int first = i == 0 || i == at + 1;
     if (i == at) continue;
-    if (first && !((ch >= 'a' && ch <= 'z') || (at != n && ch >= '0' && ch <= '9')))
+    /* a simple key and a system id begin with a letter, a tenant id may
+     * begin with a digit (Trace Context Level 1) */
+    if (first && !((ch >= 'a' && ch <= 'z') || (i == 0 && at != n && ch >= '0' && ch <= '9')))
       return 0;
     if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
           ch == '-' || ch == '*' || ch == '/'))
