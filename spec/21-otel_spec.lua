@@ -601,3 +601,69 @@ describe("the console exporter", function()
     assert.matches("unknown exporter 'jaeger' in OTEL_TRACES_EXPORTER", l[3], 1, true)
   end)
 end)
+
+------------------------------------------------------------------------------
+-- the OTLP/HTTP exporter writes the same spans
+------------------------------------------------------------------------------
+
+describe("the OTLP/HTTP exporter", function()
+  it("sends the limits of configure{}, the GenAI attributes, exception events and the tracestate", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert.is_true(os.execute("mkdir -p " .. q(dir)))
+    local record, outf, pidf = dir .. "/requests.jsonl", dir .. "/out", dir .. "/pid"
+    local h = assert(io.popen(("echo $$ > %s; exec env -u LD_PRELOAD node %s --record %s > %s 2>&1")
+      :format(q(pidf), q(ROOT .. "/tests/otlp/receiver.js"), q(record), q(outf)), "w"))
+    local port
+    for _ = 1, 600 do
+      port = (helper.try_read(outf) or ""):match("listening (%d+)")
+      if port then break end
+      os.execute("sleep 0.05")
+    end
+    assert.is_truthy(port, "the receiver did not start: " .. (helper.try_read(outf) or ""))
+    local ok, err = pcall(function()
+      local code, out, cerr = child(([[
+        local vmtrace = require "vmtrace"
+        vmtrace.enable()
+        vmtrace.continue_trace("%s", "vendor=abc")
+        vmtrace.configure { attribute_value_length_limit = 30, event_count_limit = 1 }
+        assert(vmtrace.otlp.start { endpoint = "http://127.0.0.1:%s/v1/traces", delay_ms = 10 })
+        local id = vmtrace.start("llm_call", "plan")
+        vmtrace.llm_usage(id, { model = "claude-sonnet-4-20250514", provider = "anthropic",
+          input_tokens = 10, cache_read_tokens = 5 })
+        vmtrace.set_metadata(id, "prompt", ("p"):rep(1000))
+        vmtrace.record_event(id, "first_token")
+        vmtrace.record_event(id, "second")
+        vmtrace.finish(id)
+        pcall(vmtrace.with, "tool_call", "grep", function() error("no match", 0) end)
+        io.write(tostring(vmtrace.otlp.flush(20000)))
+      ]]):format(HEADER, port))
+      assert.equal(0, code, cerr)
+      assert.equal("true", out, cerr)
+      local spans = {}
+      for line in (helper.try_read(record) or ""):gmatch("[^\n]+") do
+        local r = vmtrace.json_decode(line)
+        for _, s in ipairs(r.body.resourceSpans[1].scopeSpans[1].spans) do spans[s.name] = s end
+      end
+      local plan = spans.plan
+      assert.is_table(plan, "the receiver got the llm_call span")
+      assert.equal("vendor=abc", plan.traceState)
+      local a = helper.attr_map(plan.attributes)
+      assert.same(str(("p"):rep(30)), a.prompt, "configure{}'s value length limit")
+      assert.same({ intValue = "15" }, a["gen_ai.usage.input_tokens"])
+      assert.same(str("claude-sonnet-4-20250514"), a["gen_ai.request.model"])
+      assert.equal(1, #plan.events)
+      assert.equal(1, plan.droppedEventsCount, "configure{}'s event count limit")
+      local grep = spans.grep
+      assert.equal(2, grep.status.code)
+      assert.same(str("string"), helper.attr_map(grep.attributes)["error.type"])
+      assert.equal("exception", grep.events[1].name)
+      assert.same(str("no match"), helper.attr_map(grep.events[1].attributes)["exception.message"])
+    end)
+    local pid = (helper.try_read(pidf) or ""):match("%d+")
+    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    h:close()
+    os.execute("rm -rf " .. q(dir))
+    assert(ok, err)
+  end)
+end)
