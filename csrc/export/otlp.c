@@ -2,11 +2,13 @@
  * otlp.c: OTLP/JSON, an ExportTraceServiceRequest as an OpenTelemetry
  * Collector's otlphttp receiver takes it: hex trace and span ids, enums as
  * integers, 64-bit integers as decimal strings, typed attributes. llm_call and
- * tool_call spans also carry the GenAI semantic-convention attributes, and
- * every span carries vmtrace.kind. The OpenTelemetry span limits (attribute
- * count, value length, events, links) are applied here, with the dropped
- * counts set as the protocol says. The span writer needs no collector: the
- * exporter thread calls it on the records it owns.
+ * tool_call spans also carry the GenAI semantic-convention attributes, a
+ * failed span status ERROR and error.type (its exception events go out as
+ * the events they are), every span vmtrace.kind and the joined traceState.
+ * The OpenTelemetry span limits (attribute count, value length, events,
+ * links) are applied here, with the dropped counts set as the protocol says.
+ * The span writer needs no collector: the exporter thread calls it on the
+ * records it owns.
  */
 #include <stdlib.h>
 #include <string.h>
