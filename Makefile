@@ -29,9 +29,9 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=20080
 # The core (plain C), then what the OTLP/HTTP module adds (libcurl, zlib).
 CORE_SRC = csrc/core/alloc.c csrc/core/status.c csrc/core/kind.c csrc/core/clock.c csrc/core/names.c \
            csrc/core/value.c csrc/core/store.c csrc/core/usage.c csrc/core/pricing.c \
-           csrc/otel/otel.c csrc/otel/env.c \
+           csrc/core/response.c csrc/otel/otel.c csrc/otel/env.c \
            csrc/io/buf.c csrc/io/json.c csrc/io/file.c csrc/io/stream.c csrc/io/reader.c \
-           csrc/export/export.c csrc/export/summary.c csrc/export/otlp.c csrc/export/chrome.c \
+           csrc/io/console.c csrc/export/export.c csrc/export/summary.c csrc/export/otlp.c csrc/export/chrome.c \
            csrc/export/folded.c csrc/export/profile.c csrc/export/html.c
 OTLP_SHARED = csrc/core/alloc.c csrc/core/status.c csrc/core/kind.c csrc/core/clock.c csrc/core/value.c \
               csrc/core/usage.c csrc/otel/otel.c csrc/otel/env.c csrc/io/buf.c csrc/io/json.c \

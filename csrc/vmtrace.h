@@ -174,6 +174,10 @@ size_t vt_collector_max_spans(const vt_collector *c);
 /* Spans not kept: allocation failures and spans past max_spans. */
 uint64_t vt_collector_dropped(const vt_collector *c);
 
+/* The longest W3C tracestate kept (the length every vendor SHOULD pass on);
+ * a longer one loses whole entries. */
+#define VT_TRACESTATE_MAX 512
+
 /* What exports and consumers need to know of the trace, copied out. */
 typedef struct vt_trace_info {
   char trace_id[48];            /* "trace_<uuid v7>" */
@@ -185,7 +189,7 @@ typedef struct vt_trace_info {
   int64_t wall_epoch_ns;        /* wall clock at the epoch */
   uint64_t dropped;
   uint64_t generation;          /* counts up at every reset */
-  char tracestate[512];         /* the W3C tracestate joined ("" if none) */
+  char tracestate[VT_TRACESTATE_MAX + 1]; /* the W3C tracestate joined ("" if none) */
 } vt_trace_info;
 void vt_collector_trace_info(const vt_collector *c, vt_trace_info *out);
 /* "trace_<uuid v7>", valid until the next reset or join. */
@@ -386,6 +390,10 @@ typedef struct vt_usage {
 void vt_usage_read(const vt_value *metadata, vt_usage *out);
 /* input + output + cache_read + cache_write */
 int64_t vt_usage_tokens(const vt_usage *u);
+/* Add the keys of a usage to the object being built in b: model, provider,
+ * input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, and
+ * cost_usd when priced (what llm_usage and llm_response record). */
+void vt_usage_write(const vt_usage *u, vt_vb *b);
 
 /* Running totals of the finished llm_call spans: kept by the core when they
  * finish, not changed by take or max_spans, cleared by reset. */
@@ -412,14 +420,55 @@ void vt_prices_clear(vt_prices *p);
 int vt_prices_set(vt_prices *p, const char *provider, size_t plen, const char *model,
                   size_t mlen, const vt_price *price);
 /* The price of a model: the exact entry, else the longest entry the model id
- * starts with where the next character is '-', '@', ':' or '.' (a dated or
- * versioned id: gpt-4o-mini-2024-07-18 takes gpt-4o-mini, not gpt-4o).
+ * starts with where the next character is '-' or '@' (a dated or versioned
+ * id: gpt-4o-mini-2024-07-18 takes gpt-4o-mini, not gpt-4o; gpt-5.1 does not
+ * take gpt-5, a model of its own).
  * With provider "" any provider's (the first found). NULL when unpriced;
  * *matched (may be NULL) gets the entry's model name. */
 const vt_price *vt_prices_find(const vt_prices *p, const char *provider, size_t plen,
                                const char *model, size_t mlen, const char **matched);
 /* The cost of a usage under a price. */
 double vt_price_cost(const vt_price *price, const vt_usage *u);
+
+/* ---- provider responses ----------------------------------------------------- */
+
+/* A provider's decoded response body, normalized to vmtrace's convention:
+ * input = uncached input only, cache reads and writes apart, output with
+ * reasoning/thinking tokens included (csrc/core/response.c says how each
+ * API shape maps). Pointers point into the body. */
+typedef enum vt_api_shape {
+  VT_SHAPE_OPENAI_CHAT,        /* OpenAI Chat Completions */
+  VT_SHAPE_OPENAI_RESPONSES,   /* OpenAI Responses */
+  VT_SHAPE_ANTHROPIC_MESSAGES, /* Anthropic Messages */
+  VT_SHAPE_GEMINI              /* Gemini generateContent */
+} vt_api_shape;
+
+typedef struct vt_response {
+  vt_usage usage;  /* tokens; model as the response names it; provider "openai",
+                    * "anthropic" or "google"; cost set by vt_response_price */
+  vt_api_shape shape;
+  const char *response_id; /* "" when the body has none */
+  size_t response_id_len;
+  size_t nfinish;          /* finish reasons: vt_response_finish */
+  const vt_value *finish_list, *finish_one; /* (where they are read from) */
+  const char *finish_key;
+  char error[200];         /* why a body was refused */
+} vt_response;
+
+/* The providers vt_response_read knows: "openai, anthropic, google, gemini". */
+extern const char *const vt_response_providers;
+/* Read `body` (an object) as a response of `provider`'s API: VT_OK, or
+ * VT_EINVAL with the reason in r->error (an unknown provider, a body of
+ * another shape or without its usage block, a count that is not a token
+ * count from 0 to 2^53, cached tokens larger than the prompt holding them). */
+int vt_response_read(const vt_value *body, const char *provider, size_t plen, vt_response *r);
+/* The i-th finish reason (the provider's own string, in choice order), or NULL. */
+const char *vt_response_finish(const vt_response *r, size_t i, size_t *len);
+/* Price the response from a catalog (by its model id, as vt_prices_find). */
+void vt_response_price(vt_response *r, const vt_prices *prices);
+/* The llm_call metadata of a response, as an object into b: the usage keys
+ * (vt_usage_write), response_id and finish_reasons (an array of strings). */
+void vt_response_metadata(const vt_response *r, vt_vb *b);
 
 /* ---- clock ----------------------------------------------------------------- */
 

@@ -2,8 +2,12 @@
 --
 -- A simulated coding agent fixes a failing test. The run is traced as a tree:
 -- a pipeline span, one step span per phase (scoped spans, closed on the way
--- out), and inside each step llm_call spans with token usage (cost priced
--- from vmtrace's catalog) and a "first_token" event, and tool_call spans.
+-- out), and inside each step llm_call spans and tool_call spans. Each LLM
+-- call hands vmtrace the provider's response body as the API returns it
+-- (Anthropic Messages, OpenAI Chat Completions: shapes as in
+-- spec/fixtures/llm) through vmtrace.llm_response, which records the model,
+-- response id, finish reasons, normalized tokens and the cost priced from
+-- vmtrace's catalog; each call also has a "first_token" event.
 -- Along the way the agent mounts MCP tools, loads a deferred tool found by
 -- search, and escalates to a stronger model when the cheap one stalls: each
 -- is a zero-duration marker span. A std/timing span measures the test run
@@ -29,16 +33,58 @@ local function work(ms)
   while os.clock() < stop do end
 end
 
-local function llm_call(name, model, provider, tokens)
+-- Response bodies shaped as the providers' APIs return them (decoded JSON;
+-- see spec/fixtures/llm for documented examples). A real agent gets them
+-- from its HTTP client; here they are made up with plausible numbers.
+local serial = 0
+local function next_id(prefix)
+  serial = serial + 1
+  return ("%s01Demo%06d"):format(prefix, serial)
+end
+
+-- Anthropic Messages: input_tokens excludes both cache buckets.
+local function anthropic_message(model, text, stop_reason, usage)
+  return {
+    id = next_id("msg_"), type = "message", role = "assistant", model = model,
+    content = { { type = "text", text = text } },
+    stop_reason = stop_reason, stop_sequence = vmtrace.null,
+    usage = {
+      input_tokens = usage.input,
+      cache_creation_input_tokens = usage.cache_write,
+      cache_read_input_tokens = usage.cache_read,
+      cache_creation = { ephemeral_5m_input_tokens = usage.cache_write, ephemeral_1h_input_tokens = 0 },
+      output_tokens = usage.output,
+      service_tier = "standard",
+    },
+  }
+end
+
+-- OpenAI Chat Completions: prompt_tokens includes the cached tokens.
+local function openai_chat(model, text, usage)
+  return {
+    id = next_id("chatcmpl-"), object = "chat.completion", created = 1741570283, model = model,
+    choices = { {
+      index = 0,
+      message = { role = "assistant", content = text, refusal = vmtrace.null, annotations = {} },
+      logprobs = vmtrace.null, finish_reason = "stop",
+    } },
+    usage = {
+      prompt_tokens = usage.prompt, completion_tokens = usage.completion,
+      total_tokens = usage.prompt + usage.completion,
+      prompt_tokens_details = { cached_tokens = usage.cached, audio_tokens = 0 },
+      completion_tokens_details = { reasoning_tokens = 0, audio_tokens = 0,
+        accepted_prediction_tokens = 0, rejected_prediction_tokens = 0 },
+    },
+    service_tier = "default", system_fingerprint = "fp_demo",
+  }
+end
+
+local function llm_call(name, provider, response)
   local id = vmtrace.start("llm_call", name)
   work(3)                                        -- time to first token
   vmtrace.record_event(id, "first_token")
   work(5)                                        -- streaming the rest
-  vmtrace.llm_usage(id, {
-    model = model, provider = provider,
-    input_tokens = tokens.input, output_tokens = tokens.output,
-    cache_read_tokens = tokens.cache_read, cache_write_tokens = tokens.cache_write,
-  })
+  vmtrace.llm_response(id, provider, response)   -- model, tokens, cost, finish reasons
   vmtrace.finish(id)
   return id
 end
@@ -54,8 +100,9 @@ local first_llm
 do
   local step <close> = vmtrace.span("step", "plan")
   vmtrace.tool_mount({ "read_file", "edit_file", "run_tests" }, "mcp", "workspace")
-  first_llm = llm_call("plan_fix", "claude-3-5-haiku", "anthropic",
-    { input = 2400, output = 310, cache_read = 0, cache_write = 2048 })
+  first_llm = llm_call("plan_fix", "anthropic", anthropic_message("claude-3-5-haiku-20241022",
+    "First reproduce the failure, then read the parser.", "end_turn",
+    { input = 2400, output = 310, cache_read = 0, cache_write = 2048 }))
 end
 
 do
@@ -63,19 +110,22 @@ do
   vmtrace.deferred_tool_load("grep", "search file contents", 0.92)
   tool_call("grep", 2)
   tool_call("read_file", 1)
-  llm_call("diagnose", "claude-3-5-haiku", "anthropic",
-    { input = 5200, output = 420, cache_read = 2048, cache_write = 0 })
+  llm_call("diagnose", "anthropic", anthropic_message("claude-3-5-haiku-20241022",
+    "The test fails in parse_args; I need more context.", "tool_use",
+    { input = 5200, output = 420, cache_read = 2048, cache_write = 0 }))
   -- the cheap model did not find the cause: escalate
   vmtrace.model_route("claude-3-5-haiku", "claude-sonnet-4", "no_progress")
-  llm_call("diagnose_again", "claude-sonnet-4", "anthropic",
-    { input = 5600, output = 610, cache_read = 0, cache_write = 4096 })
+  llm_call("diagnose_again", "anthropic", anthropic_message("claude-sonnet-4-20250514",
+    "An off-by-one in the token loop drops the last argument.", "end_turn",
+    { input = 5600, output = 610, cache_read = 0, cache_write = 4096 }))
 end
 
 do
   local step <close> = vmtrace.span("step", "edit")
   step:set("files", { "src/parser.lua" })
-  llm_call("write_patch", "claude-sonnet-4", "anthropic",
-    { input = 6100, output = 880, cache_read = 4096, cache_write = 0 })
+  llm_call("write_patch", "anthropic", anthropic_message("claude-sonnet-4-20250514",
+    "Patch: iterate to #args, not #args - 1.", "end_turn",
+    { input = 6100, output = 880, cache_read = 4096, cache_write = 0 }))
   tool_call("edit_file", 1)
 end
 
@@ -97,8 +147,9 @@ do
     timing.event(h, "all_passed")
   end)
   tests = seg
-  llm_call("summarize", "claude-3-5-haiku", "anthropic",
-    { input = 3300, output = 150, cache_read = 6144, cache_write = 0 })
+  llm_call("summarize", "openai", openai_chat("gpt-4o-mini-2024-07-18",
+    "Fixed an off-by-one in parse_args; all unit tests pass.",
+    { prompt = 3300 + 2048, cached = 2048, completion = 150 }))
 end
 
 vmtrace.finish(run)
@@ -122,7 +173,7 @@ for model in pairs(totals.by_model) do models[#models + 1] = model end
 table.sort(models)
 for _, model in ipairs(models) do
   local m = totals.by_model[model]
-  print(string.format("  %-18s %d calls  $%.4f", model, m.calls, m.cost_usd))
+  print(string.format("  %-26s %d calls  $%.4f", model, m.calls, m.cost_usd))
 end
 print(string.format("(prices from vmtrace's catalog as of %s)", vmtrace.pricing.as_of))
 

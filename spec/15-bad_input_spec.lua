@@ -1079,7 +1079,8 @@ local CASES = {
       assert.is_false(ok)
       assert.equal(obj, err)
       local s = last_span()
-      assert.same({ "closing table", "error", "(error object is a table value)" },
+      -- a readable rendering of its fields, not "(error object is a table value)"
+      assert.same({ "closing table", "error", '{"code":42}' },
         { s.name, s.metadata.status, s.metadata.error })
     end },
   { name = "an error inside with's function: the span is marked and the error re-raised",
@@ -1109,7 +1110,7 @@ local CASES = {
   -- bounded memory ---------------------------------------------------------------
   { name = "configure{max_spans = 2} keeps the newest two and counts the rest as dropped", expect = "ok",
     run = function(ids, ctx)
-      assert.same({ max_spans = 2 }, vmtrace.configure({ max_spans = 2 }))
+      assert.equal(2, vmtrace.configure({ max_spans = 2 }).max_spans)
       for _, name in ipairs({ "c1", "c2", "c3" }) do vmtrace.finish(vmtrace.start("step", name)) end
       local kept = vmtrace.spans()
       assert.same({ "c2", "c3" }, { kept[1].name, kept[2].name })

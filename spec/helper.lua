@@ -244,4 +244,33 @@ function helper.run(cmd)
   return code, out
 end
 
+--- The OTLP/JSON export of the trace, checked by tests/otlp/verify.js (the
+-- OpenTelemetry protobuf definitions): the spans it decoded, by name, and
+-- the message. opts go to vmtrace.export.
+function helper.otlp_verified(opts)
+  local path = os.tmpname()
+  assert.is_true(vmtrace.export("otlp", path, opts))
+  local errf = path .. ".err"
+  local code, out = helper.run(("env -u LD_PRELOAD node %s/tests/otlp/verify.js --dump %s 2>%s")
+    :format(helper.ROOT, helper.shq(path), helper.shq(errf)))
+  local err = helper.try_read(errf) or ""
+  os.remove(path)
+  os.remove(errf)
+  assert.equal(0, code, "verify.js rejected the export:\n" .. out .. err)
+  local msg = assert(vmtrace.json_decode(out))
+  local spans = {}
+  for _, s in ipairs(msg.resourceSpans[1].scopeSpans[1].spans or {}) do spans[s.name] = s end
+  return spans, msg
+end
+
+--- An OTLP attribute list as {key = AnyValue}; a key given twice is an error.
+function helper.attr_map(list)
+  local t = {}
+  for _, kv in ipairs(list or {}) do
+    assert.is_nil(t[kv.key], "duplicate attribute " .. kv.key)
+    t[kv.key] = kv.value
+  end
+  return t
+end
+
 return helper

@@ -147,7 +147,7 @@ struct vt_collector {
   unsigned char trace_bytes[16];
   uint64_t span_salt; /* random per collector, for exported span ids */
   char trace_id[48];
-  char tracestate[512];
+  char tracestate[VT_TRACESTATE_MAX + 1];
   /* LLM totals, updated as llm_call spans finish */
   vt_llm_totals llm;
   vt_model_totals *models;

@@ -2,7 +2,9 @@
  * pricing.c: the price catalog and the cost rule. Prices are USD per million
  * tokens for input, output, cache reads and cache writes, per provider and
  * model; a dated or versioned model id takes the price of the longest catalog
- * entry it starts with (at a '-', '@', ':' or '.'), and an exact entry wins.
+ * entry it starts with where the next character is '-' or '@' (so
+ * gpt-4o-mini-2024-07-18 takes gpt-4o-mini, and gpt-5.1 does not take
+ * gpt-5), and an exact entry wins.
  * The default catalog is data (lua/vmtrace/prices.lua) loaded into it.
  */
 #include <string.h>
@@ -80,7 +82,7 @@ const vt_price *vt_prices_find(const vt_prices *p, const char *provider, size_t 
       break; /* an exact entry wins */
     }
     if (e->mlen && e->mlen < mlen && memcmp(e->model, model, e->mlen) == 0 &&
-        strchr("-@:.", model[e->mlen]) && model[e->mlen] && (!best || e->mlen > best->mlen))
+        (model[e->mlen] == '-' || model[e->mlen] == '@') && (!best || e->mlen > best->mlen))
       best = e;
   }
   if (matched) *matched = best ? best->model : NULL;

@@ -221,12 +221,8 @@ int vt_collector_continue_trace(vt_collector *c, const char *header, size_t len,
   c->remote_parent = parent;
   c->remote_flags = flags;
   /* an invalid tracestate is dropped, the traceparent kept (W3C) */
-  if (tracestate && ts_len < sizeof c->tracestate && vt_tracestate_valid(tracestate, ts_len)) {
-    memcpy(c->tracestate, tracestate, ts_len);
-    c->tracestate[ts_len] = '\0';
-  } else {
+  if (!tracestate || !vt_tracestate_keep(tracestate, ts_len, c->tracestate))
     c->tracestate[0] = '\0';
-  }
   vt_trace_decide(c);
   FIRE(c, VT_EV_CONTEXT, 0);
   return VT_OK;

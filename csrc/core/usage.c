@@ -43,6 +43,25 @@ int64_t vt_usage_tokens(const vt_usage *u) {
   return u->input + u->output + u->cache_read + u->cache_write;
 }
 
+void vt_usage_write(const vt_usage *u, vt_vb *b) {
+  vt_vb_key(b, "model", 5);
+  vt_vb_str(b, u->model, u->model_len);
+  vt_vb_key(b, "provider", 8);
+  vt_vb_str(b, u->provider, u->provider_len);
+  vt_vb_key(b, "input_tokens", 12);
+  vt_vb_int(b, u->input);
+  vt_vb_key(b, "output_tokens", 13);
+  vt_vb_int(b, u->output);
+  vt_vb_key(b, "cache_read_tokens", 17);
+  vt_vb_int(b, u->cache_read);
+  vt_vb_key(b, "cache_write_tokens", 18);
+  vt_vb_int(b, u->cache_write);
+  if (u->priced) {
+    vt_vb_key(b, "cost_usd", 8);
+    vt_vb_num(b, u->cost_usd);
+  }
+}
+
 static void add(vt_llm_totals *t, const vt_usage *u) {
   t->calls++;
   t->input += u->input;

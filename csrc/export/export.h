@@ -31,6 +31,8 @@ typedef struct vt_otlp_ctx {
   unsigned char trace[16];
   uint64_t salt, remote_parent;
   vt_limits limits;
+  const char *tracestate; /* each span's traceState (NULL or "": none); points
+                           * into the vt_trace_info given to vt_otlp_ctx_of */
 } vt_otlp_ctx;
 void vt_otlp_ctx_of(const vt_trace_info *t, const vt_limits *limits, vt_otlp_ctx *x);
 void vt_otlp_write_head(vt_buf *b, const vt_export_opts *o, uint64_t dropped);

@@ -2,11 +2,13 @@
  * otlp.c: OTLP/JSON, an ExportTraceServiceRequest as an OpenTelemetry
  * Collector's otlphttp receiver takes it: hex trace and span ids, enums as
  * integers, 64-bit integers as decimal strings, typed attributes. llm_call and
- * tool_call spans also carry the GenAI semantic-convention attributes, and
- * every span carries vmtrace.kind. The OpenTelemetry span limits (attribute
- * count, value length, events, links) are applied here, with the dropped
- * counts set as the protocol says. The span writer needs no collector: the
- * exporter thread calls it on the records it owns.
+ * tool_call spans also carry the GenAI semantic-convention attributes, a
+ * failed span status ERROR and error.type (its exception events go out as
+ * the events they are), every span vmtrace.kind and the joined traceState.
+ * The OpenTelemetry span limits (attribute count, value length, events,
+ * links) are applied here, with the dropped counts set as the protocol says.
+ * The span writer needs no collector: the exporter thread calls it on the
+ * records it owns.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -149,35 +151,119 @@ static const vt_value *meta(const vt_span_view *v, const char *k) {
   return vt_value_get(v->metadata, k, strlen(k));
 }
 
-/* The GenAI attributes for an llm_call / tool_call span. */
+/* A GenAI attribute, unless the span's metadata has that key itself (the
+ * script's value wins; attr_object writes it). */
+static void gen_str(attrs *a, const vt_span_view *v, const char *k, const char *s, size_t n) {
+  if (!meta(v, k)) attr_str(a, k, s, n);
+}
+
+static void gen_int(attrs *a, const vt_span_view *v, const char *k, int64_t n) {
+  if (!meta(v, k)) attr_int(a, k, n);
+}
+
+static int is(const char *s, size_t n, const char *lit) {
+  return n == strlen(lit) && memcmp(s, lit, n) == 0;
+}
+
+/* gen_ai.provider.name for vmtrace's provider names: Google's Gemini API
+ * (AI Studio, what "google" and "gemini" name in llm_response) is
+ * gcp.gemini, Vertex AI gcp.vertex_ai; other names go as they are. */
+static const char *otel_provider(const char *p, size_t *n) {
+  if (is(p, *n, "google") || is(p, *n, "gemini")) p = "gcp.gemini";
+  else if (is(p, *n, "vertex_ai") || is(p, *n, "vertex")) p = "gcp.vertex_ai";
+  else return p;
+  *n = strlen(p);
+  return p;
+}
+
+/* The GenAI semantic-convention attributes of an llm_call / tool_call span
+ * (semantic-conventions-genai; spec/fixtures/llm/semconv.md). Tokens: the
+ * conventions' input_tokens includes the cached input, vmtrace's does not,
+ * so it is input + cache_read + cache_write. Cache writes go under the
+ * current name (cache_write) and the one before semantic-conventions-genai
+ * #440 (cache_creation), which consumers of older conventions read. */
 static void genai(attrs *a, const vt_span_view *v) {
   const vt_value *it;
   size_t n;
   const char *s;
   if (v->kind == VT_LLM_CALL) {
     vt_usage u;
+    const char *provider;
+    size_t plen;
     vt_usage_read(v->metadata, &u);
-    attr_str(a, "gen_ai.operation.name", "chat", 4);
-    if (u.provider_len) attr_str(a, "gen_ai.provider.name", u.provider, u.provider_len);
-    if (u.model_len) attr_str(a, "gen_ai.request.model", u.model, u.model_len);
-    if (vt_value_is_int(meta(v, "input_tokens"), NULL))
-      attr_int(a, "gen_ai.usage.input_tokens", u.input);
+    plen = u.provider_len;
+    provider = otel_provider(u.provider, &plen);
+    /* Gemini's generateContent is an operation of its own in the conventions */
+    if (is(provider, plen, "gcp.gemini") || is(provider, plen, "gcp.vertex_ai"))
+      gen_str(a, v, "gen_ai.operation.name", "generate_content", 16);
+    else
+      gen_str(a, v, "gen_ai.operation.name", "chat", 4);
+    if (plen) gen_str(a, v, "gen_ai.provider.name", provider, plen);
+    if (u.model_len) {
+      gen_str(a, v, "gen_ai.request.model", u.model, u.model_len);
+      gen_str(a, v, "gen_ai.response.model", u.model, u.model_len);
+    }
+    it = meta(v, "response_id");
+    if (it && vt_value_type(it) == VT_STR) {
+      s = vt_value_str(it, &n);
+      gen_str(a, v, "gen_ai.response.id", s, n);
+    }
+    it = meta(v, "finish_reasons");
+    if (it && vt_value_type(it) == VT_ARR && !meta(v, "gen_ai.response.finish_reasons"))
+      attr_item(a, "gen_ai.response.finish_reasons", 30, it);
+    if (vt_value_is_int(meta(v, "input_tokens"), NULL) ||
+        vt_value_is_int(meta(v, "cache_read_tokens"), NULL) ||
+        vt_value_is_int(meta(v, "cache_write_tokens"), NULL))
+      gen_int(a, v, "gen_ai.usage.input_tokens", u.input + u.cache_read + u.cache_write);
     if (vt_value_is_int(meta(v, "output_tokens"), NULL))
-      attr_int(a, "gen_ai.usage.output_tokens", u.output);
+      gen_int(a, v, "gen_ai.usage.output_tokens", u.output);
     if (vt_value_is_int(meta(v, "cache_read_tokens"), NULL))
-      attr_int(a, "gen_ai.usage.cache_read.input_tokens", u.cache_read);
-    if (vt_value_is_int(meta(v, "cache_write_tokens"), NULL))
-      attr_int(a, "gen_ai.usage.cache_creation.input_tokens", u.cache_write);
+      gen_int(a, v, "gen_ai.usage.cache_read.input_tokens", u.cache_read);
+    if (vt_value_is_int(meta(v, "cache_write_tokens"), NULL)) {
+      gen_int(a, v, "gen_ai.usage.cache_write.input_tokens", u.cache_write);
+      gen_int(a, v, "gen_ai.usage.cache_creation.input_tokens", u.cache_write);
+    }
   } else if (v->kind == VT_TOOL_CALL) {
-    attr_str(a, "gen_ai.operation.name", "execute_tool", 12);
+    gen_str(a, v, "gen_ai.operation.name", "execute_tool", 12);
     it = meta(v, "tool_name");
     if (it && vt_value_type(it) == VT_STR) {
       s = vt_value_str(it, &n);
-      attr_str(a, "gen_ai.tool.name", s, n);
+      gen_str(a, v, "gen_ai.tool.name", s, n);
     } else {
-      attr_str(a, "gen_ai.tool.name", v->name, v->name_len);
+      gen_str(a, v, "gen_ai.tool.name", v->name, v->name_len);
     }
   }
+}
+
+/* Is the span's status the error one (status = "error" in its metadata)? */
+static int failed(const vt_span_view *v) {
+  const vt_value *status = meta(v, "status");
+  size_t n;
+  const char *s;
+  if (!status || vt_value_type(status) != VT_STR) return 0;
+  s = vt_value_str(status, &n);
+  return n == 5 && memcmp(s, "error", 5) == 0;
+}
+
+/* error.type on a span that ended in error (the conventions' recording of
+ * errors): the metadata's own error.type, else the type of its last
+ * exception event, else the conventions' fallback _OTHER. */
+static void error_type(attrs *a, const vt_span_view *v) {
+  size_t i, n;
+  const char *s;
+  if (!failed(v) || meta(v, "error.type")) return;
+  for (i = v->nevents; i-- > 0;) {
+    const vt_event *e = &v->events[i];
+    const vt_value *t;
+    if (e->name_len != 9 || memcmp(e->name, "exception", 9) != 0) continue;
+    t = vt_value_get(e->attributes, "exception.type", 14);
+    if (t && vt_value_type(t) == VT_STR) {
+      s = vt_value_str(t, &n);
+      attr_str(a, "error.type", s, n);
+      return;
+    }
+  }
+  attr_str(a, "error.type", "_OTHER", 6);
 }
 
 /* The 16 hex digits a link's span id stands for, or 0 when none. */
@@ -247,7 +333,6 @@ static void put_nanos(vt_buf *b, const char *key, int64_t ns) {
 
 void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
   attrs a;
-  const vt_value *status;
   size_t i, nev, dropped_links = 0;
   vt_buf_puts(b, "{\"traceId\":\"");
   {
@@ -258,6 +343,10 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
   vt_buf_puts(b, "\",\"spanId\":\"");
   vt_buf_put_hex64(b, vt_otel_span_id(x->salt, v->id));
   vt_buf_putc(b, '"');
+  if (x->tracestate && x->tracestate[0]) { /* every span of a joined trace carries its tracestate */
+    vt_buf_puts(b, ",\"traceState\":");
+    vt_json_write_str(b, x->tracestate, strlen(x->tracestate));
+  }
   if (v->parent || x->remote_parent) { /* a root's parent: the remote span */
     vt_buf_puts(b, ",\"parentSpanId\":\"");
     vt_buf_put_hex64(b, v->parent ? vt_otel_span_id(x->salt, v->parent) : x->remote_parent);
@@ -276,6 +365,7 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
   a.limit = x->limits.attribute_value_length;
   attr_str(&a, "vmtrace.kind", vt_kind_name((int)v->kind), strlen(vt_kind_name((int)v->kind)));
   genai(&a, v);
+  error_type(&a, v);
   attr_object(&a, v->metadata);
   vt_buf_putc(b, ']');
   if (a.dropped) {
@@ -321,20 +411,16 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
     vt_buf_puts(b, ",\"droppedLinksCount\":");
     vt_buf_put_u64(b, dropped_links);
   }
-  status = meta(v, "status");
-  if (status && vt_value_type(status) == VT_STR) {
-    size_t n;
-    const char *s = vt_value_str(status, &n);
-    if (n == 5 && memcmp(s, "error", 5) == 0) {
-      const vt_value *msg = meta(v, "error");
-      vt_buf_puts(b, ",\"status\":{\"code\":2");
-      if (msg && vt_value_type(msg) == VT_STR) {
-        s = vt_value_str(msg, &n);
-        vt_buf_puts(b, ",\"message\":");
-        vt_json_write_str(b, s, n);
-      }
-      vt_buf_putc(b, '}');
+  if (failed(v)) { /* status ERROR with the message */
+    const vt_value *msg = meta(v, "error");
+    vt_buf_puts(b, ",\"status\":{\"code\":2");
+    if (msg && vt_value_type(msg) == VT_STR) {
+      size_t n;
+      const char *s = vt_value_str(msg, &n);
+      vt_buf_puts(b, ",\"message\":");
+      vt_json_write_str(b, s, cut(s, n, x->limits.attribute_value_length));
     }
+    vt_buf_putc(b, '}');
   }
   vt_buf_putc(b, '}');
 }
@@ -343,6 +429,7 @@ void vt_otlp_ctx_of(const vt_trace_info *t, const vt_limits *limits, vt_otlp_ctx
   memcpy(x->trace, t->trace_bytes, 16);
   x->salt = t->span_salt;
   x->remote_parent = t->remote_parent;
+  x->tracestate = t->tracestate;
   if (limits) x->limits = *limits;
   else memset(&x->limits, 0, sizeof x->limits);
 }

@@ -141,6 +141,36 @@ CHECKFN lua_Integer opt_int(lua_State *L, const char *fn, int t, const char *k, 
   return v;
 }
 
+/* The span limit options of the table at t (configure{}, otlp.start{}):
+ * attribute_count_limit, attribute_value_length_limit, event_count_limit,
+ * link_count_limit, each an integer >= 0 or false (0 and false: no limit),
+ * into l; the VT_LIMIT_* bits of those given. */
+CHECKFN unsigned opt_limits(lua_State *L, const char *fn, int t, vt_limits *l) {
+  static const char *const keys[4] = {"attribute_count_limit", "attribute_value_length_limit",
+                                      "event_count_limit", "link_count_limit"};
+  size_t *fields[4];
+  unsigned mask = 0;
+  int i;
+  fields[0] = &l->attribute_count;
+  fields[1] = &l->attribute_value_length;
+  fields[2] = &l->event_count;
+  fields[3] = &l->link_count;
+  for (i = 0; i < 4; i++) {
+    if (lua_getfield(L, t, keys[i]) != LUA_TNIL) {
+      int ok = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+      lua_Integer n = 0;
+      if (!ok && lua_type(L, -1) == LUA_TNUMBER) n = lua_tointegerx(L, -1, &ok);
+      if (!ok || n < 0)
+        arg_error(L, fn, t, "%s must be an integer >= 0, or false (0 and false: no limit), got %s",
+                  keys[i], lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : type_of(L, -1));
+      *fields[i] = (size_t)n;
+      mask |= 1u << i;
+    }
+    lua_pop(L, 1);
+  }
+  return mask;
+}
+
 /* The index of the string at idx in names (NULL-terminated, as a list in
  * errors); else an error on argument arg. */
 CHECKFN int check_name(lua_State *L, const char *fn, int idx, int arg, const char *what,

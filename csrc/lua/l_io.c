@@ -1,8 +1,9 @@
 /*
- * l_io.c: exports, the crash-safe stream and reading files back: the Lua
- * faces of csrc/export, csrc/io/stream.c and csrc/io/reader.c. Files are
- * opened and replaced by csrc/io/file.c; failures return nil, message and
- * the errno name, as io.open does. (Part of the binding unit.)
+ * l_io.c: exports, the crash-safe stream, the console exporter and reading
+ * files back: the Lua faces of csrc/export, csrc/io/stream.c,
+ * csrc/io/console.c and csrc/io/reader.c. Files are opened and replaced by
+ * csrc/io/file.c; failures return nil, message and the errno name, as
+ * io.open does. (Part of the binding unit.)
  */
 
 /* The FILE of the Lua file handle at idx (raising for a closed one), or NULL
@@ -47,7 +48,7 @@ static int l_export(lua_State *L) {
     vt_env_resource(&S->vb2, o.resource);
     if (!(o.resource = vt_vb_value(&S->vb2))) return status_error(L, "export", VT_ENOMEM);
     o.service_name = vt_env_service_name(o.service_name, o.resource, svc, sizeof svc);
-    vt_env_limits(&o.limits, &bad);
+    vt_limits_resolve(&o.limits, &S->limits, S->limits_set, &bad); /* configure{} wins */
     if (bad) fprintf(stderr, "vmtrace: ignoring %s: not an integer >= 0\n", bad);
   }
   DELIVER(L, S);
@@ -197,4 +198,19 @@ static int l_load(lua_State *L) {
   lua_pushboolean(L, r.renumbered != 0);
   lua_setfield(L, -2, "renumbered");
   return 2;
+}
+
+/* _console(on): the console exporter (vmtrace.otlp.start{exporter =
+ * "console"}) on or off: each finished span of a sampled trace as one line
+ * on stderr. Turning it on again keeps the one running. */
+static int l_console(lua_State *L) {
+  lvt *S = STATE(L);
+  int on = lua_toboolean(L, 1);
+  if (on && !S->console) {
+    if (!(S->console = vt_console_open(S->c, 2))) return status_error(L, "otlp.start", VT_ENOMEM);
+  } else if (!on && S->console) {
+    vt_console_close(S->console);
+    S->console = NULL;
+  }
+  return 0;
 }

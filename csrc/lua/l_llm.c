@@ -1,9 +1,9 @@
 /*
- * l_llm.c: LLM usage on llm_call spans, the running totals, and the price
- * catalog of this state (vmtrace.pricing is its Lua face). What usage means
- * is the core's rule (vt_usage_read, vt_price_cost); this file checks what a
- * script hands in and refuses what would be recorded wrong. (Part of the
- * binding unit.)
+ * l_llm.c: LLM usage and provider responses on llm_call spans, the running
+ * totals, and the price catalog of this state (vmtrace.pricing is its Lua
+ * face). What usage means is the core's rule (vt_usage_read, vt_price_cost,
+ * vt_response_read); this file checks what a script hands in and refuses
+ * what would be recorded wrong. (Part of the binding unit.)
  */
 
 #define TOKENS_MAX ((lua_Integer)1 << 53)
@@ -23,10 +23,12 @@ static int64_t check_tokens(lua_State *L, const char *fn, int arg, const char *k
   if (lua_isinteger(L, -1)) n = lua_tointeger(L, -1);
   else {
     lua_Number d = lua_tonumber(L, -1);
+    char shown[40]; /* every digit: 2^53 + 2 must not read as 2^53 */
+    snprintf(shown, sizeof shown, "%.17g", (double)d);
     if (!(d == d) || d != floor(d))
-      arg_error(L, fn, arg, "usage.%s must be an integer, got %s", k, lua_tostring(L, -1));
+      arg_error(L, fn, arg, "usage.%s must be an integer, got %s", k, shown);
     if (d > (lua_Number)TOKENS_MAX || d < 0)
-      arg_error(L, fn, arg, "usage.%s must be from 0 to 2^53, got %s", k, lua_tostring(L, -1));
+      arg_error(L, fn, arg, "usage.%s must be from 0 to 2^53, got %s", k, shown);
     n = (lua_Integer)d;
   }
   if (n < 0 || n > TOKENS_MAX)
@@ -39,7 +41,6 @@ static int64_t check_tokens(lua_State *L, const char *fn, int arg, const char *k
  * out (an unpriced call). */
 static const vt_value *usage_value(lua_State *L, lvt *S, const char *fn, int arg, int idx) {
   vt_usage u;
-  size_t n;
   int k;
   const char *model = "", *provider = "";
   size_t mlen = 0, plen = 0;
@@ -101,26 +102,16 @@ static const vt_value *usage_value(lua_State *L, lvt *S, const char *fn, int arg
     cost = vt_price_cost(price, &u);
     have_cost = 1;
   }
+  u.model = model;
+  u.model_len = mlen;
+  u.provider = provider;
+  u.provider_len = plen;
+  u.cost_usd = cost;
+  u.priced = have_cost;
   vt_vb_reset(&S->vb);
   vt_vb_obj(&S->vb);
-  vt_vb_key(&S->vb, "model", 5);
-  vt_vb_str(&S->vb, model, mlen);
-  vt_vb_key(&S->vb, "provider", 8);
-  vt_vb_str(&S->vb, provider, plen);
-  vt_vb_key(&S->vb, "input_tokens", 12);
-  vt_vb_int(&S->vb, u.input);
-  vt_vb_key(&S->vb, "output_tokens", 13);
-  vt_vb_int(&S->vb, u.output);
-  vt_vb_key(&S->vb, "cache_read_tokens", 17);
-  vt_vb_int(&S->vb, u.cache_read);
-  vt_vb_key(&S->vb, "cache_write_tokens", 18);
-  vt_vb_int(&S->vb, u.cache_write);
-  if (have_cost) {
-    vt_vb_key(&S->vb, "cost_usd", 8);
-    vt_vb_num(&S->vb, cost);
-  }
+  vt_usage_write(&u, &S->vb);
   vt_vb_end(&S->vb);
-  (void)n;
   lua_pop(L, 2); /* model, provider */
   return vt_vb_value(&S->vb);
 }
@@ -154,6 +145,45 @@ static int l_llm_usage(lua_State *L) {
   if (rc == VT_ENOMEM) return status_error(L, "llm_usage", rc);
   if (rc == VT_ELIMIT)
     return arg_error(L, "llm_usage", 1, "span %I would have more than %d metadata keys",
+                     (LUAI_UACINT)id, VT_MAX_KEYS);
+  lua_pushboolean(L, rc == VT_OK);
+  return 1;
+}
+
+/* llm_response(id, provider, response): the decoded response body of a
+ * provider's API, normalized by the core (vt_response_read) and recorded on
+ * an open llm_call span: model, provider, response_id, finish_reasons, the
+ * four token counts and cost_usd (from the catalog; absent when unpriced).
+ * The body is checked whether or not the span is open; true when the span
+ * took it, false when it is not open. */
+static int l_llm_response(lua_State *L) {
+  lvt *S = STATE(L);
+  vt_id id = check_id(L, "llm_response", 1);
+  size_t plen;
+  const char *provider = check_str(L, "llm_response", 2, &plen);
+  const vt_value *body;
+  vt_response r;
+  int rc;
+  if (vt_response_read(NULL, provider, plen, &r) != VT_OK && !r.usage.provider)
+    arg_error(L, "llm_response", 2, "%s", r.error); /* an unknown provider */
+  if (lua_type(L, 3) != LUA_TTABLE)
+    arg_error(L, "llm_response", 3, "the decoded response body (a table) expected, got %s",
+              luaL_typename(L, 3));
+  body = check_value(L, &S->vb2, "llm_response", 3, 3, 1, "response: ");
+  if (vt_response_read(body, provider, plen, &r) != VT_OK)
+    arg_error(L, "llm_response", 3, "%s", r.error);
+  vt_response_price(&r, S->prices);
+  vt_vb_reset(&S->vb);
+  vt_response_metadata(&r, &S->vb);
+  if (!vt_vb_value(&S->vb)) return status_error(L, "llm_response", VT_ENOMEM);
+  if (!(id = check_llm_span(L, S, "llm_response", 1))) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  rc = vt_collector_merge_metadata(S->c, id, vt_vb_value(&S->vb));
+  if (rc == VT_ENOMEM) return status_error(L, "llm_response", rc);
+  if (rc == VT_ELIMIT)
+    return arg_error(L, "llm_response", 1, "span %I would have more than %d metadata keys",
                      (LUAI_UACINT)id, VT_MAX_KEYS);
   lua_pushboolean(L, rc == VT_OK);
   return 1;

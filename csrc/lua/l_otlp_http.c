@@ -170,7 +170,9 @@ static int l_start(lua_State *L) {
   static const char *const known[] = {
       "endpoint", "headers",   "service_name", "resource",        "timeout_ms",
       "compression", "sampler", "sampler_arg", "batch_size",      "max_queue",
-      "max_queue_bytes", "delay_ms", "max_retry_ms", "backoff_ms", "close_ms", NULL};
+      "max_queue_bytes", "delay_ms", "max_retry_ms", "backoff_ms", "close_ms",
+      "attribute_count_limit", "attribute_value_length_limit", "event_count_limit",
+      "link_count_limit", NULL};
   box *b = BOX(L);
   vt_otlp_config cfg = vt_otlp_defaults;
   const vt_api *api;
@@ -179,6 +181,8 @@ static int l_start(lua_State *L) {
   char url[2048], err[256], svc[256];
   const char **headers;
   size_t nh, i;
+  vt_limits limits;
+  unsigned limits_mask;
   int sampler;
   double ratio = 1.0;
   vt_vb rb;
@@ -226,6 +230,8 @@ static int l_start(lua_State *L) {
   cfg.max_queue_bytes = (long long)opt_int(L, "otlp.start", 1, "max_queue_bytes",
                                            (lua_Integer)vt_otlp_defaults.max_queue_bytes, 1024,
                                            (lua_Integer)1 << 40);
+  memset(&limits, 0, sizeof limits);
+  limits_mask = opt_limits(L, "otlp.start", 1, &limits);
   /* compression */
   if (lua_getfield(L, 1, "compression") != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING)
@@ -316,7 +322,8 @@ static int l_start(lua_State *L) {
     return status_error(L, "otlp.start", VT_ENOMEM);
   }
   cfg.service_name = vt_env_service_name(lua_tostring(L, 3), cfg.resource, svc, sizeof svc);
-  vt_env_limits(&cfg.limits, &bad);
+  /* the limits: the options (vmtrace.otlp passes configure{}'s) over the environment */
+  vt_limits_resolve(&cfg.limits, &limits, limits_mask, &bad);
   if (bad) {
     vt_vb_free(&rb);
     return luaL_error(L, "vmtrace.otlp.start: the environment variable %s must be an integer >= 0", bad);

@@ -426,21 +426,149 @@ static int l_event(lua_State *L) {
   return record_event_at(L, STATE(L), fn, check_id(L, fn, 1), 2);
 }
 
-/* The message of the error object at idx, pushed. */
-static const char *error_message(lua_State *L, int idx, size_t *len) {
+/* ---- errors ---------------------------------------------------------------------- */
+
+/* The error object at idx as text, pushed: a string or number as it is, a
+ * value with __tostring through it (a __tostring that fails or gives no
+ * string is passed over), a table of plain data as compact JSON (its keys
+ * sorted: {"code":42,"message":"no quota"}, after its metatable's __name if
+ * it has one, at most 1000 bytes), else "(error object is a <type> value)". */
+static const char *error_message(lua_State *L, lvt *S, int idx, size_t *len) {
   idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) lua_pushvalue(L, idx);
-  else if (!luaL_callmeta(L, idx, "__tostring") || !lua_isstring(L, -1))
-    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+  if (lua_type(L, idx) == LUA_TSTRING || lua_type(L, idx) == LUA_TNUMBER) {
+    lua_pushvalue(L, idx);
+    return lua_tolstring(L, -1, len);
+  }
+  if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+      return lua_tolstring(L, -1, len);
+    lua_pop(L, 1);
+  }
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    conv cv;
+    vt_buf b;
+    memset(&cv, 0, sizeof cv);
+    cv.L = L;
+    cv.b = &S->vb2;
+    vt_vb_reset(&S->vb2);
+    if (to_value(&cv, idx) && vt_vb_value(&S->vb2)) {
+      vt_buf_init(&b);
+      if (luaL_getmetafield(L, idx, "__name") != LUA_TNIL) { /* a class: its name first */
+        if (lua_type(L, -1) == LUA_TSTRING) {
+          size_t n;
+          const char *name = lua_tolstring(L, -1, &n);
+          vt_buf_put(&b, name, n);
+          vt_buf_putc(&b, ' ');
+        }
+        lua_pop(L, 1);
+      }
+      vt_json_write(&b, vt_vb_value(&S->vb2));
+      if (!b.failed) {
+        if (b.n > 1000) { /* whole UTF-8 characters: the writer's output is valid */
+          size_t n = 997;
+          while (n && ((unsigned char)b.p[n] & 0xC0) == 0x80) n--;
+          b.n = n;
+          vt_buf_puts(&b, "...");
+        }
+        if (!b.failed) {
+          lua_pushlstring(L, b.p, b.n);
+          vt_buf_free(&b);
+          return lua_tolstring(L, -1, len);
+        }
+      }
+      vt_buf_free(&b);
+    }
+  }
+  lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
   return lua_tolstring(L, -1, len);
 }
 
-/* Mark span id as failed with the error object at idx: status = "error",
- * error = its message. */
-static void mark_error(lua_State *L, lvt *S, vt_id id, int idx) {
-  size_t len;
-  const char *msg = error_message(L, idx, &len);
+/* The error object's type for error.type and exception.type, pushed: the
+ * __name of its metatable (luaL_newmetatable sets it), else for a table its
+ * `code` field (a string or an integer: {code = "rate_limited"}), else its
+ * Lua type ("string", "table", ...). */
+static const char *error_type(lua_State *L, int idx, size_t *len) {
+  idx = lua_absindex(L, idx);
+  if (luaL_getmetafield(L, idx, "__name") != LUA_TNIL) {
+    if (lua_type(L, -1) == LUA_TSTRING) return lua_tolstring(L, -1, len);
+    lua_pop(L, 1);
+  }
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    lua_pushliteral(L, "code");
+    lua_rawget(L, idx);
+    if (lua_type(L, -1) == LUA_TSTRING || lua_isinteger(L, -1)) return lua_tolstring(L, -1, len);
+    lua_pop(L, 1);
+  }
+  lua_pushstring(L, luaL_typename(L, idx));
+  return lua_tolstring(L, -1, len);
+}
+
+/* The message handler of `with` and timing.timed (vmtrace.core._errh):
+ * returns the error unchanged, having kept it and the traceback of where it
+ * was raised (uservalues 3 and 4 of the state). When `with` or _reraise
+ * raises it again on its way out (level 1 is one of them), the traceback
+ * from where it began is kept. */
+static int l_with(lua_State *L);
+static int l_reraise(lua_State *L);
+static int l_errh(lua_State *L) {
+  lua_Debug ar;
+  int again = 0;
+  lua_settop(L, 1);
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "f", &ar)) {
+    lua_CFunction f = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    if (f == l_with || f == l_reraise) {
+      lua_getiuservalue(L, lua_upvalueindex(1), 3);
+      again = lua_rawequal(L, -1, 1);
+      lua_pop(L, 1);
+    }
+  }
+  if (!again) {
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, lua_upvalueindex(1), 3);
+    luaL_traceback(L, L, NULL, 1);
+    lua_setiuservalue(L, lua_upvalueindex(1), 4);
+  }
+  return 1;
+}
+
+/* _reraise(err): raise err as it is (timing.timed, after marking its span). */
+static int l_reraise(lua_State *L) {
+  lua_settop(L, 1);
+  return lua_error(L);
+}
+
+/* The stack trace of the error at idx, pushed: the one the message handler
+ * kept for this very error object (with `pending`), else the traceback
+ * here (what a <close> span's __close sees: the stack that is closing). */
+static const char *error_trace(lua_State *L, int idx, int pending, size_t *len) {
+  idx = lua_absindex(L, idx);
+  if (pending) {
+    lua_getiuservalue(L, lua_upvalueindex(1), 3);
+    pending = lua_rawequal(L, -1, idx);
+    lua_pop(L, 1);
+    if (pending && lua_getiuservalue(L, lua_upvalueindex(1), 4) == LUA_TSTRING)
+      return lua_tolstring(L, -1, len);
+    if (pending) lua_pop(L, 1);
+  }
+  luaL_traceback(L, L, NULL, 1);
+  return lua_tolstring(L, -1, len);
+}
+
+/* Mark span id as failed with the error object at idx, as OpenTelemetry
+ * records errors: status = "error", error = its message, and an
+ * `exception` event with exception.type, exception.message and
+ * exception.stacktrace (the OTLP writer derives error.type from it). */
+static void mark_error(lua_State *L, lvt *S, vt_id id, int idx, int pending) {
+  size_t len, tlen, slen;
+  const char *msg, *type, *trace;
   vt_vb *b = &S->vb2;
+  int top = lua_gettop(L);
+  idx = lua_absindex(L, idx);
+  msg = error_message(L, S, idx, &len);
+  type = error_type(L, idx, &tlen);
+  trace = error_trace(L, idx, pending, &slen);
   vt_vb_reset(b);
   vt_vb_obj(b);
   vt_vb_key(b, "error", 5);
@@ -449,7 +577,17 @@ static void mark_error(lua_State *L, lvt *S, vt_id id, int idx) {
   vt_vb_str(b, "error", 5);
   vt_vb_end(b);
   if (vt_vb_value(b)) vt_collector_merge_metadata(S->c, id, vt_vb_value(b));
-  lua_pop(L, 1);
+  vt_vb_reset(b);
+  vt_vb_obj(b);
+  vt_vb_key(b, "exception.message", 17);
+  vt_vb_str(b, msg, len);
+  vt_vb_key(b, "exception.stacktrace", 20);
+  vt_vb_str(b, trace, slen);
+  vt_vb_key(b, "exception.type", 14);
+  vt_vb_str(b, type, tlen);
+  vt_vb_end(b);
+  if (vt_vb_value(b)) vt_collector_record_event(S->c, id, "exception", 9, vt_vb_value(b));
+  lua_settop(L, top);
 }
 
 /* ---- reading ------------------------------------------------------------------ */
@@ -631,7 +769,7 @@ static int l_span_close(lua_State *L) {
   lspan *h = check_span(L, S, "Span.__close");
   if (!span_live(S, h)) return 0;
   span_closed(L, S, h);
-  if (!lua_isnoneornil(L, 2)) mark_error(L, S, h->id, 2);
+  if (!lua_isnoneornil(L, 2)) mark_error(L, S, h->id, 2, 0);
   finish_id(L, S, h->id);
   return 0;
 }
@@ -657,19 +795,19 @@ static int l_span_tostring(lua_State *L) {
 
 /* ---- with ------------------------------------------------------------------------ */
 
-/* After fn: finish the span (index 1 holds its id); on error mark it first
- * and raise the error again. */
+/* After fn: finish the span (index 1 holds its id, 2 the message handler);
+ * on error mark it first and raise the error again. */
 static int with_done(lua_State *L, int status, lua_KContext ctx) {
   lvt *S = STATE(L);
   vt_id id = (vt_id)lua_tointeger(L, 1);
   (void)ctx;
-  if (status != LUA_OK && status != LUA_YIELD) { /* id, err */
-    if (id) mark_error(L, S, id, -1);
+  if (status != LUA_OK && status != LUA_YIELD) { /* id, handler, err */
+    if (id) mark_error(L, S, id, -1, 1);
     if (finish_id(L, S, id)) lua_pop(L, 1);
     return lua_error(L);
   }
   if (finish_id(L, S, id)) lua_pop(L, 1);
-  return lua_gettop(L) - 1;
+  return lua_gettop(L) - 2;
 }
 
 /* with(kind, name, fn, ...): fn's results, inside a span. fn may yield. */
@@ -691,8 +829,9 @@ static int l_with(lua_State *L) {
   }
   lua_pushinteger(L, (lua_Integer)id);
   lua_replace(L, 1); /* id, name, fn, ... */
-  lua_remove(L, 2);  /* id, fn, ... */
-  return with_done(L, lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, with_done), 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->errh_ref);
+  lua_replace(L, 2); /* id, handler, fn, ... */
+  return with_done(L, lua_pcallk(L, lua_gettop(L) - 3, LUA_MULTRET, 2, 0, with_done), 0);
 }
 
 /* ---- markers ------------------------------------------------------------------------ */
@@ -822,7 +961,8 @@ static int l_mark_error(lua_State *L) {
   lvt *S = STATE(L);
   vt_id id = check_id(L, "_mark_error", 1);
   vt_span_view v;
-  if (vt_collector_get(S->c, id, &v) == VT_OK && v.open) mark_error(L, S, id, 2);
+  lua_settop(L, 2);
+  if (vt_collector_get(S->c, id, &v) == VT_OK && v.open) mark_error(L, S, id, 2, 1);
   return 0;
 }
 

@@ -66,8 +66,8 @@ static int l_traceparent(lua_State *L) {
 static int l_tracestate(lua_State *L) {
   vt_trace_info t;
   vt_collector_trace_info(STATE(L)->c, &t);
-  if (!t.tracestate[0]) return 0;
-  lua_pushstring(L, t.tracestate);
+  if (t.tracestate[0]) lua_pushstring(L, t.tracestate);
+  else lua_pushnil(L);
   return 1;
 }
 
@@ -144,25 +144,60 @@ static int l_monotonic_ms(lua_State *L) {
 
 /* ---- settings and introspection --------------------------------------------- */
 
-/* configure{max_spans = N}: settings of this state's collector; returns them
- * as they now are. max_spans bounds the completed spans kept in memory (the
- * oldest go and are counted as dropped); 0 or false: no bound. */
+/* configure{max_spans = N, attribute_count_limit = N, ...}: settings of
+ * this state; returns them as they now are. max_spans bounds the completed
+ * spans kept in memory (the oldest go and are counted as dropped); 0 or
+ * false: no bound. The span limits (attribute_count_limit,
+ * attribute_value_length_limit, event_count_limit, link_count_limit; 0 or
+ * false: no limit) apply to OTLP output, export("otlp") and otlp.start, and
+ * win over the OTEL_* variables; what is returned is what applies. */
 static int l_configure(lua_State *L) {
-  vt_collector *c = STATE(L)->c;
-  static const char *const known[] = {"max_spans", NULL};
+  lvt *S = STATE(L);
+  vt_collector *c = S->c;
+  vt_limits l;
+  static const char *const known[] = {"max_spans", "attribute_count_limit",
+                                      "attribute_value_length_limit", "event_count_limit",
+                                      "link_count_limit", NULL};
   if (check_keys(L, "configure", 1, known, "setting")) {
+    vt_limits given = S->limits;
+    unsigned mask;
+    lua_Integer n = -1;
     if (lua_getfield(L, 1, "max_spans") != LUA_TNIL) {
-      lua_Integer n = 0;
       int ok = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+      n = 0;
       if (!ok && lua_type(L, -1) == LUA_TNUMBER) n = lua_tointegerx(L, -1, &ok);
       if (!ok || n < 0)
         arg_error(L, "configure", 1, "max_spans must be an integer >= 0 (0: no bound)");
-      vt_collector_set_max_spans(c, (size_t)n);
     }
+    lua_pop(L, 1);
+    mask = opt_limits(L, "configure", 1, &given); /* all checked, then set */
+    if (n >= 0) vt_collector_set_max_spans(c, (size_t)n);
+    S->limits = given;
+    S->limits_set |= mask;
   }
-  lua_createtable(L, 0, 1);
+  vt_limits_resolve(&l, &S->limits, S->limits_set, NULL);
+  lua_createtable(L, 0, 5);
   lua_pushinteger(L, (lua_Integer)vt_collector_max_spans(c));
   lua_setfield(L, -2, "max_spans");
+  set_int(L, "attribute_count_limit", (int64_t)l.attribute_count);
+  set_int(L, "attribute_value_length_limit", (int64_t)l.attribute_value_length);
+  set_int(L, "event_count_limit", (int64_t)l.event_count);
+  set_int(L, "link_count_limit", (int64_t)l.link_count);
+  return 1;
+}
+
+/* _limits(): the span limits configure{} set (for otlp.start), by name. */
+static int l_limits(lua_State *L) {
+  lvt *S = STATE(L);
+  lua_createtable(L, 0, 4);
+  if (S->limits_set & VT_LIMIT_ATTRIBUTE_COUNT)
+    set_int(L, "attribute_count_limit", (int64_t)S->limits.attribute_count);
+  if (S->limits_set & VT_LIMIT_ATTRIBUTE_VALUE_LENGTH)
+    set_int(L, "attribute_value_length_limit", (int64_t)S->limits.attribute_value_length);
+  if (S->limits_set & VT_LIMIT_EVENT_COUNT)
+    set_int(L, "event_count_limit", (int64_t)S->limits.event_count);
+  if (S->limits_set & VT_LIMIT_LINK_COUNT)
+    set_int(L, "link_count_limit", (int64_t)S->limits.link_count);
   return 1;
 }
 

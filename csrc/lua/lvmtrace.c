@@ -9,7 +9,7 @@
  *   l_sink.c    Lua event sinks on the core's event bus
  *   l_span.c    spans by id, scoped handles, with, markers
  *   l_llm.c     LLM usage, provider responses, totals, the price catalog
- *   l_io.c      exports, the stream, reading files back
+ *   l_io.c      exports, the stream, the console exporter, reading files back
  *   l_trace.c   the switch, trace context, clock, settings, introspection
  *
  * Each lua_State gets its own collector, held in a userdata that is the
@@ -30,6 +30,7 @@
 #include "lua.h"
 
 #include "core/util.h"
+#include "io/console.h"
 #include "io/file.h"
 #include "io/json.h"
 #include "otel/env.h"
@@ -76,12 +77,16 @@ typedef struct lvt {
   uint64_t sink_dropped;
   int delivering;
   vt_stream *stream; /* the NDJSON stream, or NULL */
+  vt_console *console; /* the console exporter, or NULL */
   int stream_err;    /* the first error of a stream that was replaced */
   int warned_context; /* an invalid traceparent was reported */
   int trace_ref;     /* registry ref: trace id string */
+  int errh_ref;      /* registry ref: the message handler of with (l_errh) */
   char trace_cached[48];
   vt_vb vb, vb2;     /* scratch builders for values */
   vt_prices *prices; /* the price catalog (vmtrace.pricing) */
+  vt_limits limits;  /* span limits set by configure{} (OTLP output) */
+  unsigned limits_set; /* which of them (VT_LIMIT_* bits) */
 } lvt;
 
 #define STATE(L) ((lvt *)lua_touserdata(L, lua_upvalueindex(1)))
@@ -105,6 +110,8 @@ static int l_state_gc(lua_State *L) {
   if (!S->c) return 0;
   vt_stream_close(S->stream);
   S->stream = NULL;
+  vt_console_close(S->console);
+  S->console = NULL;
   for (i = 0; i < NAME_CACHE; i++)
     if (S->names[i].p) vt_collector_name_release(S->c, S->names[i].name);
   vt_collector_free(S->c); /* subscribers (the OTLP exporter) let go first */
@@ -157,6 +164,7 @@ static const luaL_Reg funcs[] = {
     {"deferred_tool_load", l_deferred_tool_load},
     /* LLM usage */
     {"llm_usage", l_llm_usage},
+    {"llm_response", l_llm_response},
     {"llm_totals", l_llm_totals},
     /* sinks */
     {"add_sink", l_add_sink},
@@ -182,6 +190,10 @@ static const luaL_Reg funcs[] = {
     {"_start_always", l_start_always},
     {"_event", l_event},
     {"_mark_error", l_mark_error},
+    {"_errh", l_errh},
+    {"_reraise", l_reraise},
+    {"_limits", l_limits},
+    {"_console", l_console},
     {"_merge", l_merge},
     {"_elapsed_ms", l_elapsed_ms},
     {"_adopt", l_adopt},
@@ -204,9 +216,12 @@ static lvt *push_state(lua_State *L) {
   int k;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key) == LUA_TUSERDATA) return lua_touserdata(L, -1);
   lua_pop(L, 1);
-  S = lua_newuserdatauv(L, sizeof *S, 2);
+  /* uservalues: 1 kind strings, 2 cached names, 3 and 4 the last error a
+   * message handler saw and its traceback */
+  S = lua_newuserdatauv(L, sizeof *S, 4);
   memset(S, 0, sizeof *S);
   S->trace_ref = S->threads_ref = S->inert_ref = S->span_mt_ref = S->closed_mt_ref = LUA_NOREF;
+  S->errh_ref = LUA_NOREF;
   S->sinks_ref = LUA_NOREF;
   vt_vb_init(&S->vb);
   vt_vb_init(&S->vb2);
@@ -242,6 +257,9 @@ static lvt *push_state(lua_State *L) {
   lua_pop(L, 1);
   lua_newtable(L);
   S->sinks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, l_errh, 1);
+  S->errh_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L); /* thread -> box, weak keys */
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "k");

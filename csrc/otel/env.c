@@ -126,3 +126,11 @@ void vt_env_limits(vt_limits *l, const char **bad) {
   l->event_count = env_size("OTEL_SPAN_EVENT_COUNT_LIMIT", NULL, 128, bad);
   l->link_count = env_size("OTEL_SPAN_LINK_COUNT_LIMIT", NULL, 128, bad);
 }
+
+void vt_limits_resolve(vt_limits *l, const vt_limits *given, unsigned mask, const char **bad) {
+  vt_env_limits(l, bad);
+  if (mask & VT_LIMIT_ATTRIBUTE_COUNT) l->attribute_count = given->attribute_count;
+  if (mask & VT_LIMIT_ATTRIBUTE_VALUE_LENGTH) l->attribute_value_length = given->attribute_value_length;
+  if (mask & VT_LIMIT_EVENT_COUNT) l->event_count = given->event_count;
+  if (mask & VT_LIMIT_LINK_COUNT) l->link_count = given->link_count;
+}

@@ -27,5 +27,14 @@ const char *vt_env_service_name(const char *given, const vt_value *resource, cha
  * OTEL_SPAN_EVENT_COUNT_LIMIT, OTEL_SPAN_LINK_COUNT_LIMIT), defaults 128,
  * no limit, 128, 128. A malformed value names the variable in *bad. */
 void vt_env_limits(vt_limits *l, const char **bad);
+/* Which limits a script set (configure{}, otlp.start{}): bits of a mask. */
+#define VT_LIMIT_ATTRIBUTE_COUNT 1u
+#define VT_LIMIT_ATTRIBUTE_VALUE_LENGTH 2u
+#define VT_LIMIT_EVENT_COUNT 4u
+#define VT_LIMIT_LINK_COUNT 8u
+/* The span limits that apply: those of `given` whose bit is in `mask` win
+ * over the environment's, which win over the defaults (vt_env_limits; a
+ * malformed variable named in *bad is passed over). */
+void vt_limits_resolve(vt_limits *l, const vt_limits *given, unsigned mask, const char **bad);
 
 #endif

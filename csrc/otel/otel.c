@@ -144,7 +144,9 @@ static int ts_key(const char *s, size_t n) {
     char ch = s[i];
     int first = i == 0 || i == at + 1;
     if (i == at) continue;
-    if (first && !((ch >= 'a' && ch <= 'z') || (at != n && ch >= '0' && ch <= '9')))
+    /* a simple key and a system id begin with a letter, a tenant id may
+     * begin with a digit (Trace Context Level 1) */
+    if (first && !((ch >= 'a' && ch <= 'z') || (i == 0 && at != n && ch >= '0' && ch <= '9')))
       return 0;
     if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
           ch == '-' || ch == '*' || ch == '/'))
@@ -154,28 +156,76 @@ static int ts_key(const char *s, size_t n) {
   return 1;
 }
 
-int vt_tracestate_valid(const char *s, size_t len) {
-  size_t i = 0, members = 0;
-  if (len > 512) return 0;
+/* The non-empty list-members of a tracestate (spaces around them trimmed):
+ * their count, or -1 when one is malformed, a key comes twice or there are
+ * more than 32. */
+typedef struct ts_member {
+  size_t at, len, keylen;
+} ts_member;
+
+static int ts_split(const char *s, size_t len, ts_member m[32]) {
+  size_t i = 0;
+  int n = 0, j;
   while (i <= len) {
-    size_t e = i, eq;
+    size_t e = i, eq, end;
     while (e < len && s[e] != ',') e++;
     while (i < e && (s[i] == ' ' || s[i] == '\t')) i++; /* OWS */
-    {
-      size_t end = e;
-      while (end > i && (s[end - 1] == ' ' || s[end - 1] == '\t')) end--;
-      if (end > i) {
-        for (eq = i; eq < end && s[eq] != '='; eq++) {
-        }
-        if (eq == end || !ts_key(s + i, eq - i) || end - eq - 1 > 256 || end == eq + 1)
-          return 0;
-        for (i = eq + 1; i < end; i++)
-          if (s[i] < 0x20 || s[i] > 0x7e || s[i] == ',' || s[i] == '=') return 0;
-        if (++members > 32) return 0;
+    end = e;
+    while (end > i && (s[end - 1] == ' ' || s[end - 1] == '\t')) end--;
+    if (end > i) {
+      for (eq = i; eq < end && s[eq] != '='; eq++) {
       }
+      if (eq == end || !ts_key(s + i, eq - i) || end - eq - 1 > 256 || end == eq + 1) return -1;
+      for (j = 0; j < n; j++) /* only one entry per key */
+        if (m[j].keylen == eq - i && memcmp(s + m[j].at, s + i, eq - i) == 0) return -1;
+      if (n == 32) return -1;
+      m[n].at = i;
+      m[n].len = end - i;
+      m[n].keylen = eq - i;
+      for (i = eq + 1; i < end; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e || s[i] == ',' || s[i] == '=') return -1;
+      n++;
     }
     i = e + 1;
   }
+  return n;
+}
+
+int vt_tracestate_valid(const char *s, size_t len) {
+  ts_member m[32];
+  return ts_split(s, len, m) >= 0;
+}
+
+int vt_tracestate_keep(const char *s, size_t len, char out[VT_TRACESTATE_MAX + 1]) {
+  ts_member m[32];
+  int n = ts_split(s, len, m), keep[32], i, pass;
+  size_t total = 0, o = 0;
+  out[0] = '\0';
+  if (n < 0) return 0;
+  if (len <= VT_TRACESTATE_MAX) { /* as received */
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return 1;
+  }
+  for (i = 0; i < n; i++) {
+    keep[i] = 1;
+    total += m[i].len + (i ? 1 : 0);
+  }
+  /* too long: whole entries go, those over 128 characters first, then from
+   * the end (W3C trace context, "tracestate Limits") */
+  for (pass = 0; pass < 2; pass++)
+    for (i = n - 1; i >= 0 && total > VT_TRACESTATE_MAX; i--)
+      if (keep[i] && (pass || m[i].len > 128)) {
+        keep[i] = 0;
+        total = total > m[i].len + 1 ? total - m[i].len - 1 : 0; /* its comma too */
+      }
+  for (i = 0; i < n; i++)
+    if (keep[i]) {
+      if (o) out[o++] = ',';
+      memcpy(out + o, s + m[i].at, m[i].len);
+      o += m[i].len;
+    }
+  out[o] = '\0';
   return 1;
 }
 

@@ -27,8 +27,13 @@ int vt_unhex64(const char *s, size_t n, uint64_t *out);
 void vt_traceparent_format(const unsigned char trace[16], uint64_t span,
                            unsigned flags, char out[56]);
 /* Is s a tracestate header value the W3C grammar allows (at most 32
- * list-members, 512 characters)? */
+ * list-members, each key once)? */
 int vt_tracestate_valid(const char *s, size_t len);
+/* The tracestate to keep and pass on: s as received when valid and at most
+ * VT_TRACESTATE_MAX (512) characters; a longer valid one loses whole entries,
+ * those over 128 characters first, then from the end, until it fits (W3C).
+ * 1, or 0 with out "" for an invalid header. */
+int vt_tracestate_keep(const char *s, size_t len, char out[VT_TRACESTATE_MAX + 1]);
 
 /* The local id behind an exported span id, given the salt. */
 vt_id vt_otel_local_id(uint64_t salt, uint64_t span_id);

@@ -60,7 +60,7 @@ typedef struct rec {
   vt_otlp_ctx ctx;
   vt_id id, parent;
   int64_t start_unix_ns, dur_ns;
-  uint32_t track, name_len, meta_len, nlinks, nevents;
+  uint32_t track, name_len, meta_len, nlinks, nevents, ts_len; /* ts: the tracestate */
   uint8_t kind;
 } rec;
 
@@ -79,7 +79,8 @@ struct vt_otlp {
   long timeout_ms, max_retry_ms, delay_ms, backoff_ms, close_ms;
   int gzip;
   size_t batch, limit, max_bytes;
-  /* what the producer knows of the trace */
+  /* what the producer knows of the trace (ctx.tracestate points into info) */
+  vt_trace_info info;
   vt_otlp_ctx ctx;
   int sampled;
   /* the ring: the producer moves head, the consumer tail */
@@ -206,8 +207,8 @@ static void init_once(void) {
 
 /* ---- the producer (the Lua thread) -------------------------------------------------- */
 
-static size_t pack_size(const vt_span_view *v) {
-  size_t n = sizeof(rec) + v->name_len, i;
+static size_t pack_size(const vt_span_view *v, size_t ts_len) {
+  size_t n = sizeof(rec) + v->name_len + ts_len, i;
   if (v->metadata) n += vt_value_size(v->metadata);
   for (i = 0; i < v->nlinks; i++)
     n += 12 + v->links[i].trace_id_len + v->links[i].span_id_len +
@@ -227,9 +228,11 @@ static unsigned char *put32(unsigned char *p, size_t n) {
   return put(p, &x, 4);
 }
 
-static void pack(rec *r, const vt_span_view *v) {
+static void pack(rec *r, const vt_span_view *v, const char *ts, size_t ts_len) {
   unsigned char *p = (unsigned char *)(r + 1);
   size_t i;
+  r->ts_len = (uint32_t)ts_len;
+  p = put(p, ts, ts_len); /* the record owns its copy: the trace may change */
   r->id = v->id;
   r->parent = v->parent;
   r->kind = (uint8_t)v->kind;
@@ -265,17 +268,16 @@ static void pack(rec *r, const vt_span_view *v) {
 }
 
 static void refresh(vt_otlp *x, vt_collector *c) {
-  vt_trace_info t;
-  x->api->trace_info(c, &t);
-  vt_otlp_ctx_of(&t, &x->limits, &x->ctx);
-  x->sampled = t.sampled;
+  x->api->trace_info(c, &x->info);
+  vt_otlp_ctx_of(&x->info, &x->limits, &x->ctx);
+  x->sampled = x->info.sampled;
 }
 
 static void stop_thread(vt_otlp *x, long timeout_ms);
 
 static void on_event(void *ud, vt_collector *c, vt_ev ev, vt_id id) {
   vt_otlp *x = ud;
-  size_t head = x->head, tail, size;
+  size_t head = x->head, tail, size, ts_len;
   vt_span_view v;
   rec *r;
   if (ev == VT_EV_CLOSE) { /* the collector goes: deliver what we have, let go */
@@ -291,7 +293,8 @@ static void on_event(void *ud, vt_collector *c, vt_ev ev, vt_id id) {
   if (ev != VT_EV_END || !x->sampled) return;
   tail = load_z(&x->tail);
   if (head - tail >= x->limit || x->api->get(c, id, &v) != VT_OK) goto drop;
-  size = pack_size(&v);
+  ts_len = strlen(x->info.tracestate);
+  size = pack_size(&v, ts_len);
   if (size > x->max_bytes - __atomic_load_n(&x->bytes, __ATOMIC_ACQUIRE) ||
       __atomic_load_n(&x->bytes, __ATOMIC_ACQUIRE) > x->max_bytes || !(r = vt_malloc(size)))
     goto drop;
@@ -299,7 +302,7 @@ static void on_event(void *ud, vt_collector *c, vt_ev ev, vt_id id) {
   r->enq_ms = now_ms();
   r->ctx = x->ctx;
   r->dropped = x->api->dropped(c);
-  pack(r, &v);
+  pack(r, &v, x->info.tracestate, ts_len);
   x->ring[head & (x->cap - 1)] = r;
   __atomic_add_fetch(&x->bytes, size, __ATOMIC_RELEASE);
   store_z(&x->head, head + 1);
@@ -332,13 +335,21 @@ typedef struct scratch {
   size_t caplinks;
   vt_event *events;
   size_t capevents;
+  char tracestate[VT_TRACESTATE_MAX + 1];
 } scratch;
 
-/* The view of a record (pointers into it). */
-static int unpack(const rec *r, vt_span_view *v, scratch *s) {
+/* The view of a record (pointers into it), and its context with the
+ * record's own tracestate (in s). */
+static int unpack(const rec *r, vt_span_view *v, vt_otlp_ctx *ctx, scratch *s) {
   const unsigned char *p = (const unsigned char *)(r + 1);
   size_t i;
   memset(v, 0, sizeof *v);
+  *ctx = r->ctx;
+  if (r->ts_len >= sizeof s->tracestate) return 0;
+  memcpy(s->tracestate, p, r->ts_len);
+  s->tracestate[r->ts_len] = '\0';
+  ctx->tracestate = s->tracestate;
+  p += r->ts_len;
   v->id = r->id;
   v->parent = r->parent;
   v->kind = (vt_kind)r->kind;
@@ -398,9 +409,10 @@ static int write_batch(vt_otlp *x, size_t tail, size_t n, vt_buf *b, scratch *s)
   for (i = 0; i < n && !b->failed; i++) {
     const rec *r = x->ring[(tail + i) & (x->cap - 1)];
     vt_span_view v;
-    if (!unpack(r, &v, s)) return 0;
+    vt_otlp_ctx ctx;
+    if (!unpack(r, &v, &ctx, s)) return 0;
     vt_buf_put(b, i ? ",\n" : "\n", i ? 2 : 1);
-    vt_otlp_write_span(b, &r->ctx, &v);
+    vt_otlp_write_span(b, &ctx, &v);
   }
   vt_otlp_write_tail(b);
   return !b->failed;

@@ -4,7 +4,9 @@
 -- `require "vmtrace"` works where libcurl is not installed. Its settings
 -- default to the standard environment variables (OTEL_EXPORTER_OTLP_*,
 -- OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER[_ARG],
--- OTEL_BSP_*); see csrc/lua/l_otlp_http.c.
+-- OTEL_BSP_*, OTEL_SPAN_*_LIMIT); see csrc/lua/l_otlp_http.c. The console
+-- exporter (OTEL_TRACES_EXPORTER=console) is in the core module
+-- (csrc/io/console.c) and needs no libcurl.
 -- @module vmtrace.otlp
 local core = require "vmtrace.core"
 
@@ -24,13 +26,56 @@ local function module(level)
   return http
 end
 
---- Start exporting. opts (all optional): endpoint (the full traces URL),
--- headers = {name = value}, service_name, resource = {k = v}, timeout_ms,
--- compression = "gzip" | "none", sampler, sampler_arg, batch_size,
--- max_queue, max_queue_bytes, delay_ms, max_retry_ms, backoff_ms, close_ms.
--- Returns true, or nil and a message.
+local EXPORTERS = "otlp, console, none"
+
+-- The exporters named by opts.exporter or OTEL_TRACES_EXPORTER (default
+-- "otlp"): a set, from a comma-separated list.
+local function exporters(opts)
+  local given, from = opts and opts.exporter, "opts.exporter"
+  if given == nil then
+    given, from = os.getenv("OTEL_TRACES_EXPORTER"), "OTEL_TRACES_EXPORTER"
+    if given == nil or given:match("^%s*$") then return { otlp = true } end
+  elseif type(given) ~= "string" then
+    core._argerror("otlp.start", 1, ("opts.exporter must be a string (%s), got %s")
+      :format(EXPORTERS, type(given)), 3)
+  end
+  local set = {}
+  for name in given:gmatch("[^,]+") do
+    name = name:match("^%s*(.-)%s*$")
+    if name == "logging" then name = "console" end -- the deprecated name
+    if name ~= "otlp" and name ~= "console" and name ~= "none" then
+      core._argerror("otlp.start", 1, ("unknown exporter '%s' in %s (expected %s)")
+        :format(name, from, EXPORTERS), 3)
+    end
+    set[name] = true
+  end
+  return set
+end
+
+--- Start exporting. opts (all optional): exporter = "otlp" (OTLP/HTTP, the
+-- default), "console" (each finished span as one line on stderr, no libcurl
+-- needed), "none", or a comma-separated list ("otlp,console"); default from
+-- OTEL_TRACES_EXPORTER. For the OTLP exporter: endpoint (the full traces
+-- URL), headers = {name = value}, service_name, resource = {k = v},
+-- timeout_ms, compression = "gzip" | "none", sampler, sampler_arg,
+-- batch_size, max_queue, max_queue_bytes, delay_ms, max_retry_ms,
+-- backoff_ms, close_ms, and the span limits (attribute_count_limit, ...;
+-- default: those of vmtrace.configure, then the OTEL_* variables).
+-- Returns true, or nil and a message. "console" and "none" leave an OTLP
+-- exporter already running alone (otlp.shutdown stops it).
 function M.start(opts)
-  return module(2).start(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    core._argerror("otlp.start", 1, "options table expected, got " .. type(opts))
+  end
+  local set = exporters(opts)
+  core._console(set.console or false)
+  if not set.otlp then return true end
+  local o = {}
+  for k, v in pairs(core._limits()) do o[k] = v end -- configure{}'s limits
+  for k, v in pairs(opts or {}) do
+    if k ~= "exporter" then o[k] = v end
+  end
+  return module(2).start(o)
 end
 
 --- Wait until the spans queued so far are sent: true when they all were,
@@ -49,7 +94,9 @@ end
 
 --- Flush, then stop the exporter thread (also done when the Lua state closes,
 -- waiting at most close_ms, 5 s by default): true when everything was sent.
+-- Stops the console exporter too.
 function M.shutdown(timeout_ms)
+  core._console(false)
   if not http then
     if timeout_ms ~= nil and (math.type(timeout_ms) ~= "integer" or timeout_ms < 0) then
       core._argerror("otlp.shutdown", 1, "timeout in milliseconds (integer >= 0) expected, got "

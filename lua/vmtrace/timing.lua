@@ -130,19 +130,20 @@ function M.finish(h, attrs)
 end
 
 --- Run fn(handle) timed as `name`; returns fn's first result and the
--- segment. When fn raises, the span gets status = "error" and
--- error = <message>, and the error is raised again.
+-- segment. When fn raises, the span gets status = "error",
+-- error = <message> and an `exception` event (type, message and the
+-- traceback of where the error was raised), and the error is raised again.
 function M.timed(name, attrs, fn)
   if fn == nil and type(attrs) ~= "table" then attrs, fn = nil, attrs end
   if type(fn) ~= "function" then
     fail("timed", attrs and 3 or 2, "function expected, got " .. type(fn))
   end
   local h = start("timed", name, attrs)
-  local ok, result = pcall(fn, h)
+  local ok, result = xpcall(fn, core._errh, h) -- _errh keeps the traceback
   if not ok then
     if live(h, private[h]) then core._mark_error(h.span_id, result) end
     M.finish(h)
-    error(result, 0)
+    core._reraise(result)
   end
   return result, M.finish(h)
 end

@@ -3803,8 +3803,8 @@ TEST(test_prices) {
   pr = FIND("openai", "gpt-4o-2024-08-06");
   CHECK(pr != NULL && pr->input == 2.5);
   CHECK(FIND("openai", "gpt-4o@2024") != NULL);
-  CHECK(FIND("openai", "gpt-4o:latest") != NULL);
-  CHECK(FIND("openai", "gpt-4o.1") != NULL);
+  CHECK(FIND("openai", "gpt-4o:latest") == NULL); /* only '-' and '@' mark a version */
+  CHECK(FIND("openai", "gpt-4o.1") == NULL);      /* gpt-5.1 is not gpt-5 */
   CHECK(FIND("openai", "gpt-4omni") == NULL); /* a boundary character is required */
   CHECK(FIND("openai", "gpt-4o_x") == NULL);
   CHECK(FIND("openai", "gpt-4") == NULL);     /* a shorter id is no match */
@@ -3843,6 +3843,74 @@ TEST(test_prices) {
 #undef FIND
   vt_prices_free(p);
   vt_prices_free(NULL);
+}
+
+/* A C host reads a provider's response through the core, as llm_response
+ * does: the Anthropic fixture body (spec/fixtures/llm) and a Gemini one
+ * with float counts (as some JSON decoders give them). */
+TEST(test_response_read) {
+  vt_response r;
+  vt_prices *p = vt_prices_new();
+  vt_price sonnet = {3, 15, 0.3, 3.75};
+  vt_vb b;
+  size_t n;
+  const char *s;
+  const vt_value *body = vj(
+      "{\"id\":\"msg_01Aq9w938a90dw8q\",\"type\":\"message\",\"role\":\"assistant\","
+      "\"model\":\"claude-sonnet-4-20250514\",\"stop_reason\":\"tool_use\",\"stop_sequence\":null,"
+      "\"content\":[],\"usage\":{\"input_tokens\":472,\"cache_creation_input_tokens\":1820,"
+      "\"cache_read_input_tokens\":3072,\"output_tokens\":65,\"service_tier\":\"standard\"}}");
+  REQUIRE(p != NULL);
+  CHECK_EQ_INT(vt_prices_set(p, "anthropic", 9, "claude-sonnet-4", 15, &sonnet), VT_OK);
+  CHECK_EQ_INT(vt_response_read(body, "anthropic", 9, &r), VT_OK);
+  CHECK_EQ_INT(r.shape, VT_SHAPE_ANTHROPIC_MESSAGES);
+  CHECK_EQ_INT(r.usage.input, 472);
+  CHECK_EQ_INT(r.usage.cache_read, 3072);
+  CHECK_EQ_INT(r.usage.cache_write, 1820);
+  CHECK_EQ_INT(r.usage.output, 65);
+  CHECK_EQ_INT(r.nfinish, 1);
+  s = vt_response_finish(&r, 0, &n);
+  CHECK(s && n == 8 && memcmp(s, "tool_use", 8) == 0);
+  CHECK(vt_response_finish(&r, 1, &n) == NULL);
+  CHECK(r.response_id_len == 20 && memcmp(r.response_id, "msg_01Aq9w938a90dw8q", 20) == 0);
+  vt_response_price(&r, p);
+  CHECK(r.usage.priced && fabs(r.usage.cost_usd - 0.0101376) < 1e-12);
+  vt_vb_init(&b);
+  vt_response_metadata(&r, &b);
+  CHECK_STR(show(vt_vb_value(&b)),
+            "{\"cache_read_tokens\":i:3072,\"cache_write_tokens\":i:1820,\"cost_usd\":0.0101376,"
+            "\"finish_reasons\":[\"tool_use\"],\"input_tokens\":i:472,"
+            "\"model\":\"claude-sonnet-4-20250514\",\"output_tokens\":i:65,"
+            "\"provider\":\"anthropic\",\"response_id\":\"msg_01Aq9w938a90dw8q\"}");
+  vt_vb_free(&b);
+  /* gemini: floats that are whole numbers are counts; thoughts are output */
+  body = vj("{\"candidates\":[{\"finishReason\":\"STOP\"},{\"finishReason\":\"MAX_TOKENS\"}],"
+            "\"usageMetadata\":{\"promptTokenCount\":11500.0,\"cachedContentTokenCount\":10000,"
+            "\"candidatesTokenCount\":1000,\"thoughtsTokenCount\":10000},"
+            "\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":\"r1\"}");
+  CHECK_EQ_INT(vt_response_read(body, "gemini", 6, &r), VT_OK);
+  CHECK_EQ_INT(r.usage.input, 1500);
+  CHECK_EQ_INT(r.usage.output, 11000);
+  CHECK(r.usage.provider_len == 6 && memcmp(r.usage.provider, "google", 6) == 0);
+  CHECK_EQ_INT(r.nfinish, 2);
+  s = vt_response_finish(&r, 1, &n);
+  CHECK(s && n == 10 && memcmp(s, "MAX_TOKENS", 10) == 0);
+  vt_response_price(&r, p);
+  CHECK(!r.usage.priced); /* not in this catalog */
+  /* refusals say why */
+  CHECK_EQ_INT(vt_response_read(body, "cohere", 6, &r), VT_EINVAL);
+  CHECK(strstr(r.error, "openai, anthropic, google, gemini") != NULL);
+  CHECK_EQ_INT(vt_response_read(body, "anthropic", 9, &r), VT_EINVAL); /* no usage block */
+  CHECK_EQ_INT(vt_response_read(vj("{\"usage\":{\"prompt_tokens\":5}}"), "anthropic", 9, &r),
+               VT_EINVAL);
+  CHECK(strstr(r.error, "neither input_tokens nor output_tokens") != NULL);
+  CHECK_EQ_INT(vt_response_read(vj("{\"object\":\"chat.completion\",\"usage\":{\"prompt_tokens\":5,"
+                                   "\"prompt_tokens_details\":{\"cached_tokens\":6}}}"),
+                                "openai", 6, &r),
+               VT_EINVAL);
+  CHECK(strstr(r.error, "cached_tokens is larger than usage.prompt_tokens") != NULL);
+  CHECK_EQ_INT(vt_response_read(vj("[1]"), "openai", 6, &r), VT_EINVAL);
+  vt_prices_free(p);
 }
 
 TEST(test_dropped_zero_in_ordinary_run) {
@@ -4109,6 +4177,7 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_llm_totals),
     TAP_ENTRY(test_profile_llm_is_totals),
     TAP_ENTRY(test_prices),
+    TAP_ENTRY(test_response_read),
     TAP_ENTRY(test_dropped_zero_in_ordinary_run),
     TAP_ENTRY(test_null_values_answered),
     TAP_ENTRY(test_cjson_raw_out_of_range),
