@@ -6,6 +6,8 @@
  * caused it returns to Lua, outside the core, so a sink may itself record
  * spans. Events from a host's C code wait for the next vmtrace call from
  * Lua. A sink that raises is reported once on stderr and stops nothing.
+ * The listener is on the bus only while there are sinks: a span costs no
+ * call into it otherwise.
  * (Part of the binding unit.)
  */
 
@@ -129,6 +131,8 @@ static int l_add_sink(lua_State *L) {
       arg_error(L, "add_sink", 1, "sink.%s must be a function, got %s", fields[i], lua_typename(L, t));
   }
   lua_pop(L, 2);
+  if (!S->nsinks && vt_collector_subscribe(S->c, on_bus, S) != VT_OK)
+    return status_error(L, "add_sink", VT_ENOMEM);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->sinks_ref);
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
@@ -158,6 +162,7 @@ static int l_remove_sink(lua_State *L) {
     }
   }
   S->nsinks = (int)lua_rawlen(L, -1);
+  if (found && !S->nsinks) vt_collector_unsubscribe(S->c, on_bus, S);
   lua_pushboolean(L, found);
   return 1;
 }

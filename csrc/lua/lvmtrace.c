@@ -225,11 +225,6 @@ static lvt *push_state(lua_State *L) {
     S->c = NULL;
     luaL_error(L, "vmtrace: out of memory");
   }
-  if (vt_collector_subscribe(S->c, on_bus, S) != VT_OK) {
-    vt_collector_free(S->c);
-    S->c = NULL;
-    luaL_error(L, "vmtrace: out of memory");
-  }
   luaL_newmetatable(L, "vmtrace.State"); /* only once the object is whole */
   lua_pushcfunction(L, l_state_gc);
   lua_setfield(L, -2, "__gc");
