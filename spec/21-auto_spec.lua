@@ -291,6 +291,19 @@ return M
       assert.is_false(core._auto_hooked())
     end)
 
+    it("auto() with no argument turns on calls, requires and coroutines", function()
+      module("autoall", "return {}\n")
+      local function f() return 1 end
+      vmtrace.auto()
+      f()
+      require "autoall"
+      coroutine.wrap(function() end)()
+      vmtrace.auto(false)
+      local k = {}
+      for _, s in ipairs(vmtrace.spans()) do k[s.kind] = true end
+      assert.same({ fn_call = true, import = true, spawn = true }, k)
+    end)
+
     it("auto(opts) again replaces the settings", function()
       local function f() return 1 end
       vmtrace.auto { calls = true }
@@ -304,11 +317,10 @@ return M
   describe("min_ms", function()
     it("drops shorter calls leaving nothing in memory, however many", function()
       local function short() return 1 end
-      local function loop(n) for _ = 1, n do short() end end
       vmtrace.auto { calls = { min_ms = 50 } }
-      loop(1000)
+      for _ = 1, 1000 do short() end -- this loop is no call: only short's spans wait
       local names = vmtrace.stats().names
-      loop(100000)
+      for _ = 1, 100000 do short() end
       local st = vmtrace.stats()
       vmtrace.auto(false)
       assert.equal(0, st.open + st.completed)
@@ -609,6 +621,37 @@ return M
       vmtrace.auto(false)
       for _, s in ipairs(vmtrace.spans()) do assert.equal("fn_call", s.kind) end
       assert.equal(1, #named("work"))
+    end)
+
+    it("a coroutine collected while suspended finishes its spans as abandoned", function()
+      local function body() coroutine.yield() end
+      vmtrace.auto { calls = true, coroutines = true }
+      do
+        local co = coroutine.create(body)
+        coroutine.resume(co)
+      end
+      assert.equal(2, vmtrace.stats().open)
+      collectgarbage()
+      collectgarbage()
+      assert.equal(0, vmtrace.stats().open)
+      vmtrace.auto(false)
+      for _, s in ipairs(vmtrace.spans()) do assert.is_true(s.metadata.abandoned, s.name) end
+      assert.equal(2, #vmtrace.spans())
+    end)
+
+    it("auto turned on inside a coroutine traces it and the main thread", function()
+      local function work() return 1 end
+      local co = coroutine.create(function()
+        vmtrace.auto { calls = true }
+        work()
+        coroutine.yield()
+        work()
+      end)
+      coroutine.resume(co)
+      work()
+      coroutine.resume(co)
+      vmtrace.auto(false)
+      assert.equal(3, #named("work"))
     end)
 
     it("auto(false) puts the coroutine functions back", function()

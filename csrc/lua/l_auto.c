@@ -893,7 +893,9 @@ static auto_thread *auto_switch(lua_State *L, lua_Debug *ar, lvt *S, lauto *A) {
     t = &A->main;
   } else {
     vt_id base;
-    if (prev && prev->pending) auto_materialize(S, A, prev, prev->n - 1);
+    /* a spawn span needs its parent made; without one, the coroutine's
+     * spans go under the nearest span made */
+    if (A->coroutines && prev && prev->pending) auto_materialize(S, A, prev, prev->n - 1);
     base = vt_stack_current(S->c, prev ? prev->st : NULL);
     lua_pushthread(L);
     t = auto_thread_of(L, S, A, -1, L, base, 1);

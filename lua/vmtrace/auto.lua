@@ -101,9 +101,9 @@ local CALLS = { include = true, exclude = true, min_ms = true, max_depth = true,
 --- vmtrace.auto(opts) | vmtrace.auto(false) | vmtrace.auto().
 -- opts: calls = true | {include =, exclude =, min_ms =, max_depth =, c =,
 -- root =}, requires = true, coroutines = true (missing: off). No argument:
--- all three on. `level` (for callers such as `vmtrace run`): where the
--- default root is taken from (the caller's chunk's directory).
-function M.auto(opts, level)
+-- all three on. `level`: where the default root is taken from (the caller's
+-- chunk's directory); `root` (for `vmtrace run`): the default root itself.
+function M.auto(opts, level, default_root)
   if opts == false then
     core._auto(false)
     return
@@ -144,7 +144,7 @@ function M.auto(opts, level)
   if c.root ~= nil and type(c.root) ~= "string" then
     fail("calls.root must be a directory name, got " .. type(c.root), 2)
   end
-  local root = c.root
+  local root = c.root or default_root
   if root == nil then -- the directory of the chunk that turned auto on
     local info = debug.getinfo((level or 1) + 1, "S")
     local src = info and info.source or ""

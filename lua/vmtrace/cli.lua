@@ -1,4 +1,5 @@
 --- vmtrace.cli: the `vmtrace` command.
+--   vmtrace run [options] script.lua [args...]   (vmtrace.run)
 --   vmtrace convert IN --to json|otlp|chrome|folded [--weight time|tokens|cost] [-o OUT]
 --   vmtrace summary IN
 --   vmtrace profile IN
@@ -10,7 +11,8 @@ local vmtrace = require "vmtrace"
 local M = {}
 
 local USAGE = [[
-usage: vmtrace convert IN --to json|otlp|chrome|folded [--weight time|tokens|cost] [-o OUT]
+usage: vmtrace run [options] script.lua [args...]   (vmtrace run --help: the options)
+       vmtrace convert IN --to json|otlp|chrome|folded [--weight time|tokens|cost] [-o OUT]
        vmtrace summary IN
        vmtrace profile IN
 IN is a JSON span file (vmtrace.export "json") or an NDJSON stream
@@ -100,6 +102,13 @@ end
 
 --- Run the command with `args`; returns the exit status.
 function M.main(args)
+  if args[1] == "run" then
+    if args[2] == "-h" or args[2] == "--help" then
+      io.stdout:write(require("vmtrace.run").USAGE, "\n")
+      return 0
+    end
+    return require("vmtrace.run").main(args, 2)
+  end
   if #args == 0 or args[1] == "-h" or args[1] == "--help" or args[1] == "help" then
     io.stdout:write(USAGE, "\n")
     return #args == 0 and 1 or 0
