@@ -165,11 +165,15 @@ fuzz: deps
 bench: deps
 	@$(MAKE) --no-print-directory all build/benchfloor.so
 	$(RUN_ENV) $(LUA) bench/bench.lua
+	$(RUN_ENV) $(LUA) bench/auto.lua
 
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p out
 	$(RUN_ENV) $(LUA) examples/agent.lua
+	@echo
+	@echo "examples/auto.lua, an untouched script, under vmtrace run --calls (out/auto.trace.json):"
+	$(RUN_ENV) $(LUA) bin/vmtrace run --calls --summary -o out/auto.trace.json examples/auto.lua
 
 install: install-rock
 	install -d $(DESTDIR)$(BINDIR)

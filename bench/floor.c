@@ -7,6 +7,9 @@
  * for clock(), of reading the clock. The plain Lua collector in plain.lua
  * also uses clock() as its time source, since a Lua user has nothing better.
  *
+ * hook(on) installs (or removes) a call/return hook that does nothing on the
+ * running thread: the floor of vmtrace.auto's call hook (bench/auto.lua).
+ *
  * Build: gcc -O2 -shared -fPIC -I/usr/include/lua5.4 bench/floor.c -o build/benchfloor.so
  */
 #define _POSIX_C_SOURCE 200809L
@@ -27,9 +30,21 @@ static int floor_empty(lua_State *L) {
     return 0;
 }
 
+static void empty_hook(lua_State *L, lua_Debug *ar) {
+    (void)L;
+    (void)ar;
+}
+
+static int floor_hook(lua_State *L) {
+    if (lua_toboolean(L, 1)) lua_sethook(L, empty_hook, LUA_MASKCALL | LUA_MASKRET, 0);
+    else lua_sethook(L, NULL, 0, 0);
+    return 0;
+}
+
 static const luaL_Reg funcs[] = {
     {"clock", floor_clock},
     {"empty", floor_empty},
+    {"hook", floor_hook},
     {NULL, NULL}
 };
 

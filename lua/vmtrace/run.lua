@@ -223,6 +223,7 @@ function M.main(args, first)
     if failure then core._mark_error(root, failure) end
     vmtrace.finish(root)
     local problem = o.out and write_trace(o)
+    io.stdout:flush() -- the script's output first
     if o.summary then io.stderr:write(vmtrace.summary(), "\n") end
     if o.profile then io.stderr:write(vmtrace.export("profile")) end
     if o.otlp then vmtrace.otlp.shutdown() end
