@@ -16,6 +16,8 @@
 --   min_ms     calls traced with min_ms = 1000: every span dropped (info)
 --   memory     resident memory in a fresh process after fib(20) and after
 --              fib(27) (14x the calls) under min_ms     goal: flat (< 256 kB growth)
+--   clock      one CLOCK_MONOTONIC reading, measured in C (a traced call takes
+--              two: its start and its end); "traced" is also shown without them
 -- With valgrind installed, callgrind counts the instructions of fib(20) in
 -- each variant (a fresh process each), per call. The exit status is 0 even
 -- when a goal is missed; the last line says how many were met.
@@ -127,6 +129,10 @@ row("excluded", ("%.1f"):format(best.excluded / 1e6), "ms", best.excluded / best
   best.excluded / best.empty_hook <= 1.5)
 row("min_ms", ("%.1f"):format(best.min_ms / 1e6), "ms", best.min_ms / best.untraced,
   ("%.1f ns/call (x untraced; every span dropped)"):format(ns "min_ms"))
+local clock_ns = floor.clock_cost(200000)
+row("clock", ("%.1f"):format(clock_ns), "ns", nil, "one clock_gettime(CLOCK_MONOTONIC), in C")
+row("traced-clk", ("%.1f"):format((best.traced - 2 * clock_ns * CALLS) / 1e6), "ms",
+  (best.traced - 2 * clock_ns * CALLS) / best.untraced, "traced without its two clock readings per call (info)")
 
 -- memory under min_ms, in a fresh process
 local self = root .. "/bench/auto.lua"

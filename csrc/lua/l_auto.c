@@ -328,7 +328,7 @@ static auto_src *auto_src_of(lua_State *L, lvt *S, lauto *A, const lua_Debug *ar
     vt_free(s);
     return NULL;
   }
-  s->base = strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
+  s->base = ar->source[0] == '@' && strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
   s->len = ar->srclen;
   s->hash = h;
   s->traced = auto_ask_policy(L, S, A, ar->source, ar->srclen);

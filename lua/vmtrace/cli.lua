@@ -11,10 +11,10 @@ local vmtrace = require "vmtrace"
 local M = {}
 
 local USAGE = [[
-usage: vmtrace run [options] script.lua [args...]   (vmtrace run --help: the options)
-       vmtrace convert IN --to json|otlp|chrome|folded [--weight time|tokens|cost] [-o OUT]
+usage: vmtrace convert IN --to json|otlp|chrome|folded [--weight time|tokens|cost] [-o OUT]
        vmtrace summary IN
        vmtrace profile IN
+       vmtrace run [options] script.lua [args...]   (vmtrace run --help: its options)
 IN is a JSON span file (vmtrace.export "json") or an NDJSON stream
 (vmtrace.stream), also one cut off by a crash. OUT defaults to stdout.]]
 
