@@ -9,7 +9,9 @@
  * frame is known by the address of its CallInfo (lua_Debug.i_ci, only
  * compared, never read): a caller's CallInfo does not change while it runs,
  * so at each call the shadow's top must be the caller's frame and at each
- * return the returning frame. When it is not, an error unwound the frames
+ * return the returning frame (a call's CallInfo is the one right after its
+ * caller's: one seen from the caller's slot before proves the caller without
+ * asking Lua; anything else asks). When it is not, an error unwound the frames
  * above (Lua calls no return hook for them): their spans are finished with
  * status = "error" there and then, with the error's message when the event
  * carries it (a catcher returning false, msg) or later, when the catcher
@@ -85,6 +87,7 @@ enum { FR_NONE, FR_OPEN, FR_PENDING, FR_LOST };
 
 typedef struct auto_frame {
   const void *ci; /* the frame's CallInfo: its identity while it runs */
+  const void *child_ci; /* the CallInfo a call from this depth used last (kept across pushes) */
   vt_id id;       /* FR_OPEN: its span */
   auto_fn *fn;    /* traced: its prototype */
   int64_t t0;     /* FR_PENDING: when it was called (vt_mono_ns) */
@@ -739,10 +742,18 @@ static void auto_spawn_begin(lua_State *L, lvt *S, lauto *A, auto_thread *t, lua
 
 /* ---- the event ------------------------------------------------------------------ */
 
+/* Room for one more frame; new slots know no child CallInfo. */
+static int auto_room(auto_thread *t) {
+  size_t old = t->cap, i;
+  if (!vt_grow((void **)&t->f, &t->cap, t->n + 1, sizeof *t->f)) return 0;
+  for (i = old; i < t->cap; i++) t->f[i].child_ci = NULL;
+  return 1;
+}
+
 /* A frame that records nothing (excluded code, C functions). */
 static inline void auto_push_none(auto_thread *t, const void *ci) {
   auto_frame *fr;
-  if (VT_UNLIKELY(t->n == t->cap) && !vt_grow((void **)&t->f, &t->cap, t->n + 1, sizeof *t->f))
+  if (VT_UNLIKELY(t->n == t->cap) && !auto_room(t))
     return; /* out of memory: the next events find the shadow short and repair it */
   fr = &t->f[t->n++];
   fr->ci = ci;
@@ -754,8 +765,7 @@ static inline void auto_push_none(auto_thread *t, const void *ci) {
 static void auto_push(lvt *S, lauto *A, auto_thread *t, const void *ci, auto_fn *fn, int64_t nm,
                       int tail) {
   auto_frame *fr;
-  if (VT_UNLIKELY(t->n == t->cap) && !vt_grow((void **)&t->f, &t->cap, t->n + 1, sizeof *t->f))
-    return;
+  if (VT_UNLIKELY(t->n == t->cap) && !auto_room(t)) return;
   fr = &t->f[t->n++];
   fr->ci = ci;
   fr->fn = fn;
@@ -946,10 +956,11 @@ static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
     }
     auto_ret(L, ar, S, A, t);
   } else if (ar->event == LUA_HOOKCALL) {
-    if (VT_LIKELY(t->n)) {
+    if (VT_LIKELY(t->n) && t->f[t->n - 1].child_ci != ar->i_ci) { /* ask who the caller is */
       lua_Debug up;
       const void *caller = lua_getstack(L, 1, &up) ? (const void *)up.i_ci : NULL;
       if (VT_UNLIKELY(t->f[t->n - 1].ci != caller)) auto_repair(L, S, A, t, caller);
+      if (t->n) t->f[t->n - 1].child_ci = ar->i_ci;
     }
     lua_getinfo(L, "S", ar);
     if (VT_LIKELY(t->started)) {
