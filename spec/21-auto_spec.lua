@@ -750,6 +750,16 @@ return M
       assert.equal(0, vmtrace.stats().open)
     end)
 
+    it("a failing module's traceback still shows where it failed", function()
+      local path = module("autotb", "local x = nil\nreturn x.y\n")
+      vmtrace.auto { requires = true }
+      local ok, tb = xpcall(require, debug.traceback, "autotb")
+      vmtrace.auto(false)
+      assert.is_false(ok)
+      assert.matches(path .. ":2: in main chunk", tb, 1, true)
+      assert.equal("error", one("autotb", "import").metadata.status)
+    end)
+
     it("auto(false) puts require back", function()
       local req = require
       vmtrace.auto { requires = true }

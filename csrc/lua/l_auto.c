@@ -1375,33 +1375,27 @@ static int auto_orig(lua_State *L, lauto *A, int w) {
   return lua_gettop(L);
 }
 
-/* The index of the frame of the running C function in t's shadow, or -1. */
-static long auto_my_frame(lua_State *L, auto_thread *t) {
-  lua_Debug me;
-  if (!t || !lua_getstack(L, 0, &me)) return -1;
-  return auto_find(t, me.i_ci);
+/* Push a span handle for span id (to-be-closed by the caller): closing it
+ * finishes the span, marked failed when an error closes it. */
+static void push_handle(lua_State *L, lvt *S, vt_id id) {
+  lspan *h = lua_newuserdatauv(L, sizeof *h, 0);
+  h->gen = vt_collector_generation(S->c);
+  h->id = id;
+  h->closed = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->span_mt_ref);
+  lua_setmetatable(L, -2);
 }
 
-static auto_thread *auto_running(lua_State *L, lvt *S, lauto *A) {
-  if (!A->hooked) return NULL;
-  if (L == A->cur_L) return A->cur;
-  if (L == S->main_L) return &A->main;
-  lua_pushthread(L);
-  {
-    auto_thread *t = auto_thread_of(L, S, A, -1, L, 0, 0);
-    lua_pop(L, 1);
-    return t;
-  }
-}
-
-/* require(name): an import span when it loads the module. */
+/* require(name): an import span when it loads the module. The span is a
+ * to-be-closed value, not a pcall: an error goes on untouched, with its
+ * traceback from where the module raised it. */
 static int l_auto_require(lua_State *L) {
   lvt *S = STATE(L);
   lauto *A = S->au;
   size_t len;
   const char *name = luaL_checklstring(L, 1, &len);
   vt_id id = 0;
-  int status, n;
+  int n;
   lua_settop(L, 1);
   if (A && A->on && A->requires && vt_collector_enabled(S->c)) {
     lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -1416,31 +1410,21 @@ static int l_auto_require(lua_State *L) {
     lua_call(L, 1, LUA_MULTRET);
     return lua_gettop(L);
   }
-  lua_pushvalue(L, lua_upvalueindex(2));
+  push_handle(L, S, id); /* name, handle */
   lua_insert(L, 1);
-  status = lua_pcall(L, 1, LUA_MULTRET, 0);
-  A = S->au;
-  if (status != LUA_OK) {
-    auto_thread *t = A ? auto_running(L, S, A) : NULL;
-    long me = auto_my_frame(L, t);
-    if (t && me >= 0) auto_unwind(L, S, A, t, me, lua_gettop(L));
-    mark_error(L, S, id, -1);
-    vt_collector_finish(S->c, id, NULL);
-    DELIVER(L, S);
-    return lua_error(L);
-  }
-  n = lua_gettop(L);
-  if (n >= 2 && lua_type(L, 2) == LUA_TSTRING) {
+  lua_toclose(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(2)); /* handle, name, require */
+  lua_insert(L, 2);
+  lua_call(L, 1, LUA_MULTRET); /* handle, results... */
+  n = lua_gettop(L) - 1;
+  if (n >= 2 && lua_type(L, 3) == LUA_TSTRING) { /* the loader's data: the file found */
     size_t pl;
-    const char *p = lua_tolstring(L, 2, &pl);
+    const char *p = lua_tolstring(L, 3, &pl);
     vt_vb_reset(&S->vb);
     vt_vb_str(&S->vb, p, pl);
-    if (vt_vb_value(&S->vb))
-      vt_collector_set_metadata(S->c, id, "path", 4, vt_vb_value(&S->vb), 0);
+    if (vt_vb_value(&S->vb)) vt_collector_set_metadata(S->c, id, "path", 4, vt_vb_value(&S->vb), 0);
   }
-  vt_collector_finish(S->c, id, NULL);
-  DELIVER(L, S);
-  return n;
+  return n; /* the handle closes: the span ends */
 }
 
 /* Before thread co (at idx) is resumed: the hook on it, and its spawn span
@@ -1634,7 +1618,6 @@ static int l_wrapped(lua_State *L) {
     size_t len;
     const char *name = lua_tolstring(L, lua_upvalueindex(4), &len);
     int64_t nm;
-    lspan *h;
     vt_id id = 0;
     if (S->auto_pending) auto_flush(L, S);
     nm = name_of(L, S, lua_upvalueindex(4), name, len);
@@ -1644,12 +1627,7 @@ static int l_wrapped(lua_State *L) {
                                        (uint32_t)nm, NULL);
     DELIVER(L, S);
     if (id) {
-      h = lua_newuserdatauv(L, sizeof *h, 0);
-      h->gen = vt_collector_generation(S->c);
-      h->id = id;
-      h->closed = 0;
-      lua_rawgeti(L, LUA_REGISTRYINDEX, S->span_mt_ref);
-      lua_setmetatable(L, -2);
+      push_handle(L, S, id);
       lua_insert(L, 1);
       lua_toclose(L, 1);
       lua_pushvalue(L, lua_upvalueindex(2));
