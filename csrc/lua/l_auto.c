@@ -19,10 +19,13 @@
  *
  * Whether a function is traced, and its name and metadata, are decided once
  * per prototype: prototypes are keyed by their chunk name and line (what
- * lua_getinfo "S" gives), through a direct-mapped cache checked against the
- * chunk name's bytes, so a reused address can never give another chunk's
- * answer. A function of excluded code costs one lua_getinfo, a cache probe
- * and a push and pop of its frame.
+ * lua_getinfo "S" gives), through a direct-mapped cache whose hits are
+ * proven by the chunk name's address when auto keeps that very string alive
+ * (Lua keeps one string per short content), else by its bytes: a reused
+ * address can never give another chunk's answer. A function of excluded
+ * code costs one lua_getinfo, a cache probe and a push and pop of its frame.
+ * The metadata {source = "path:LINE"} is interned once per prototype as
+ * shared metadata (VT_START_SHARED): no bytes per span.
  *
  * With min_ms, a traced call's span is not started at the call: the frame
  * keeps the call time, and the span is made (started at that time) only
@@ -278,7 +281,7 @@ static int64_t auto_intern(lvt *S, const char *s, size_t len) {
 
 /* Ask the Lua policy whether the chunk is traced (inside the hook: no hook
  * runs meanwhile). An error is reported once and means "no". */
-static int auto_ask_policy(lua_State *L, lvt *S, lauto *A, const char *src, size_t len) {
+static int auto_ask_policy(lua_State *L, lauto *A, const char *src, size_t len) {
   int traced = 0;
   if (A->policy_ref == LUA_NOREF || !lua_checkstack(L, 4)) return 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, A->policy_ref);
@@ -293,11 +296,10 @@ static int auto_ask_policy(lua_State *L, lvt *S, lauto *A, const char *src, size
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  (void)S;
   return traced;
 }
 
-static auto_src *auto_src_of(lua_State *L, lvt *S, lauto *A, const lua_Debug *ar) {
+static auto_src *auto_src_of(lua_State *L, lauto *A, const lua_Debug *ar) {
   uint32_t h = auto_hash_bytes(ar->source, ar->srclen);
   auto_src *s;
   size_t i;
@@ -334,7 +336,7 @@ static auto_src *auto_src_of(lua_State *L, lvt *S, lauto *A, const lua_Debug *ar
   s->base = ar->source[0] == '@' && strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
   s->len = ar->srclen;
   s->hash = h;
-  s->traced = auto_ask_policy(L, S, A, ar->source, ar->srclen);
+  s->traced = auto_ask_policy(L, A, ar->source, ar->srclen);
   /* Lua keeps one string per short content: when the string made here is
    * the chunk's own, keeping it alive means no other string can ever have
    * its address, and the address alone identifies the chunk. */
@@ -361,8 +363,8 @@ static void auto_fn_init(auto_fn *f) {
 }
 
 /* The prototype entry of the Lua function described by ar ("S" filled). */
-static auto_fn *auto_fn_slow(lua_State *L, lvt *S, lauto *A, const lua_Debug *ar, auto_front *e) {
-  auto_src *src = auto_src_of(L, S, A, ar);
+static auto_fn *auto_fn_slow(lua_State *L, lauto *A, const lua_Debug *ar, auto_front *e) {
+  auto_src *src = auto_src_of(L, A, ar);
   uintptr_t h;
   auto_fn *f;
   size_t i;
@@ -406,7 +408,7 @@ found:
   return f;
 }
 
-static inline auto_fn *auto_fn_of(lua_State *L, lvt *S, lauto *A, const lua_Debug *ar) {
+static inline auto_fn *auto_fn_of(lua_State *L, lauto *A, const lua_Debug *ar) {
   auto_front *e = &A->front[auto_front_hash(ar->source, ar->linedefined)];
   if (VT_LIKELY(e->p == ar->source && e->line == ar->linedefined)) {
     auto_fn *f = e->fn;
@@ -414,15 +416,14 @@ static inline auto_fn *auto_fn_of(lua_State *L, lvt *S, lauto *A, const lua_Debu
                   (f->src->len == ar->srclen && auto_same(f->src->text, ar->source, ar->srclen))))
       return f;
   }
-  return auto_fn_slow(L, S, A, ar, e);
+  return auto_fn_slow(L, A, ar, e);
 }
 
 /* The entry of the C function at the top of the stack (c = true). */
-static auto_fn *auto_cfn_of(lvt *S, lauto *A, lua_CFunction cf) {
+static auto_fn *auto_cfn_of(lauto *A, lua_CFunction cf) {
   uintptr_t h = ((uintptr_t)cf >> 4) * 2654435761u;
   auto_fn *f;
   size_t i;
-  static const char c_src[] = "=[C]";
   if (A->capcfns)
     for (f = A->cfns[h & (A->capcfns - 1)]; f; f = f->next)
       if (f->key == (const void *)(uintptr_t)cf) return f;
@@ -452,8 +453,6 @@ static auto_fn *auto_cfn_of(lvt *S, lauto *A, lua_CFunction cf) {
   f->next = A->cfns[h & (A->capcfns - 1)];
   A->cfns[h & (A->capcfns - 1)] = f;
   A->ncfns++;
-  (void)S;
-  (void)c_src;
   return f;
 }
 
@@ -733,9 +732,9 @@ static void auto_spawn_begin(lua_State *L, lvt *S, lauto *A, auto_thread *t, lua
   if (lua_iscfunction(L, -1)) {
     lua_CFunction cf = lua_tocfunction(L, -1);
     lua_pop(L, 1);
-    if (A->cfuncs) f = auto_cfn_of(S, A, cf);
+    if (A->cfuncs) f = auto_cfn_of(A, cf);
   } else if (lua_getinfo(L, ">S", &ar)) {
-    f = auto_fn_of(L, S, A, &ar);
+    f = auto_fn_of(L, A, &ar);
   }
   auto_spawn_start(S, A, t, f);
 }
@@ -815,10 +814,10 @@ static AUTO_COLD void auto_call(lua_State *L, lua_Debug *ar, lvt *S, lauto *A, a
     }
   }
   if (VT_LIKELY(ar->what[0] != 'C')) {
-    fn = auto_fn_of(L, S, A, ar);
+    fn = auto_fn_of(L, A, ar);
   } else if (A->cfuncs) {
     lua_getinfo(L, "f", ar);
-    fn = auto_cfn_of(S, A, lua_tocfunction(L, -1));
+    fn = auto_cfn_of(A, lua_tocfunction(L, -1));
     lua_pop(L, 1);
   }
   if (VT_UNLIKELY(!t->started) && t->n == 0) { /* a coroutine's body */
@@ -1713,7 +1712,6 @@ static int l_wrap(lua_State *L) {
  * package.loaded, else none), kind opts.kind (fn_call). Functions traced
  * already stay as they are. Returns t. */
 static int l_instrument(lua_State *L) {
-  lvt *S = STATE(L);
   static const char *const known[] = {"kind", "prefix", NULL};
   int k = VT_FN_CALL, keys;
   if (lua_type(L, 1) != LUA_TTABLE) type_error(L, "instrument", 1, "table");
@@ -1764,7 +1762,6 @@ static int l_instrument(lua_State *L) {
     lua_rawset(L, 1);
     lua_settop(L, 4);
   }
-  (void)S;
   lua_settop(L, 1);
   return 1;
 }
