@@ -99,23 +99,24 @@ typedef struct auto_frame {
 } auto_frame;
 
 typedef struct auto_thread {
-  struct auto_thread *prev, *next; /* the coroutines' (the main thread's is not linked) */
-  lua_State *L;
-  vt_stack *st; /* its stack in the core (NULL: the main stack) */
+  /* what every event reads, together */
   auto_frame *f;
   size_t n, cap;
+  int started, npatch;
+  lua_Hook uhook;   /* a hook set through debug.sethook, chained */
+  int umask, ucount;
   uint32_t traced;  /* traced frames, for max_depth */
   uint32_t pending; /* FR_PENDING frames */
+  vt_stack *st;     /* its stack in the core (NULL: the main stack) */
+  /* the rest */
+  struct auto_thread *prev, *next; /* the coroutines' (the main thread's is not linked) */
+  lua_State *L;
   size_t low;       /* the lowest FR_PENDING frame, while pending */
   vt_id spawn;      /* its spawn span, while open */
-  int started, dead;
+  int dead;
   /* spans unwound at a call, waiting for their message from the catcher */
   const void *catch_ci;
   vt_id patch[AUTO_PATCH];
-  int npatch;
-  /* a hook set through debug.sethook, chained */
-  lua_Hook uhook;
-  int umask, ucount;
 } auto_thread;
 
 typedef struct lauto {
