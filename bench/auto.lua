@@ -5,8 +5,9 @@
 -- Needs build/vmtrace/core.so and build/benchfloor.so (bench/floor.c).
 --
 -- The workload is fib(25) from bench/auto_fib.lua: 242,785 Lua calls. In
--- ROUNDS interleaved rounds, each variant runs once per round; the figure is
--- its best round:
+-- ROUNDS interleaved rounds, each variant runs once per round; times are the
+-- best round's, ratios the median of each round's ratio (the variants of a
+-- round run back to back, so a lucky round for one of them skews nothing):
 --   untraced   no hook
 --   empty_hook a call/return hook that does nothing (benchfloor.hook)
 --   traced     vmtrace.auto{calls = {include = {"auto_fib"}}}: every call
@@ -32,7 +33,7 @@ local vmtrace = require "vmtrace"
 local fibmod = require "auto_fib"
 local fib = fibmod.fib
 
-local N, CALLS, ROUNDS = 25, 242785, 7
+local N, CALLS, ROUNDS = 25, 242785, 15
 
 local VARIANTS = {
   untraced = function() end,
@@ -79,8 +80,9 @@ end
 -- the timed rounds --------------------------------------------------------------------
 
 local ORDER = { "untraced", "empty_hook", "traced", "excluded", "min_ms" }
-local best = {}
+local best, rounds = {}, {}
 for round = 1, ROUNDS do
+  rounds[round] = {}
   for _, name in ipairs(ORDER) do
     vmtrace.enable() -- a fresh collector every round
     collectgarbage("collect")
@@ -100,7 +102,16 @@ for round = 1, ROUNDS do
       assert(vmtrace.stats().completed == 0, "min_ms: spans were kept")
     end
     best[name] = math.min(best[name] or math.huge, dt)
+    rounds[round][name] = dt
   end
+end
+
+-- the median over rounds of a / b
+local function ratio(a, b)
+  local r = {}
+  for i = 1, #rounds do r[i] = rounds[i][a] / rounds[i][b] end
+  table.sort(r)
+  return r[(#r + 1) // 2]
 end
 vmtrace.disable()
 
@@ -116,23 +127,24 @@ local function row(name, value, unit, ratio, note, goal)
     ratio and ("%.2fx"):format(ratio) or "", note or "", status))
 end
 
-print(("fib(%d): %d calls, best of %d interleaved rounds"):format(N, CALLS, ROUNDS))
+print(("fib(%d): %d calls, %d interleaved rounds: best time, median ratio"):format(N, CALLS, ROUNDS))
 local function ns(name) return best[name] / CALLS end
 row("untraced", ("%.1f"):format(best.untraced / 1e6), "ms", nil, ("%.1f ns/call"):format(ns "untraced"))
-row("empty_hook", ("%.1f"):format(best.empty_hook / 1e6), "ms", best.empty_hook / best.untraced,
+row("empty_hook", ("%.1f"):format(best.empty_hook / 1e6), "ms", ratio("empty_hook", "untraced"),
   ("%.1f ns/call (x untraced)"):format(ns "empty_hook"))
-row("traced", ("%.1f"):format(best.traced / 1e6), "ms", best.traced / best.untraced,
+row("traced", ("%.1f"):format(best.traced / 1e6), "ms", ratio("traced", "untraced"),
   ("%.1f ns/call (x untraced; goal 6.0x, moonshot 4.0x)"):format(ns "traced"),
-  best.traced / best.untraced <= 6.0)
-row("excluded", ("%.1f"):format(best.excluded / 1e6), "ms", best.excluded / best.empty_hook,
+  ratio("traced", "untraced") <= 6.0)
+row("excluded", ("%.1f"):format(best.excluded / 1e6), "ms", ratio("excluded", "empty_hook"),
   ("%.1f ns/call (x empty_hook; goal 1.5x, moonshot 1.1x)"):format(ns "excluded"),
-  best.excluded / best.empty_hook <= 1.5)
-row("min_ms", ("%.1f"):format(best.min_ms / 1e6), "ms", best.min_ms / best.untraced,
+  ratio("excluded", "empty_hook") <= 1.5)
+row("min_ms", ("%.1f"):format(best.min_ms / 1e6), "ms", ratio("min_ms", "untraced"),
   ("%.1f ns/call (x untraced; every span dropped)"):format(ns "min_ms"))
 local clock_ns = floor.clock_cost(200000)
 row("clock", ("%.1f"):format(clock_ns), "ns", nil, "one clock_gettime(CLOCK_MONOTONIC), in C")
 row("traced-clk", ("%.1f"):format((best.traced - 2 * clock_ns * CALLS) / 1e6), "ms",
-  (best.traced - 2 * clock_ns * CALLS) / best.untraced, "traced without its two clock readings per call (info)")
+  ratio("traced", "untraced") - 2 * clock_ns * CALLS / best.untraced,
+  "traced without its two clock readings per call (info)")
 
 -- memory under min_ms, in a fresh process
 local self = root .. "/bench/auto.lua"
