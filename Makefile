@@ -179,6 +179,7 @@ fuzz: deps
 bench: deps
 	@$(MAKE) --no-print-directory all build/benchfloor.so
 	$(RUN_ENV) $(LUA) bench/bench.lua
+	$(RUN_ENV) $(LUA) bench/auto.lua
 	@if [ -x /usr/bin/chromium ] && [ -d build/npm/node_modules/puppeteer-core ]; then \
 	  echo "== the HTML report in headless Chromium (tests/browser/ready_bench.js, vmtrace's writer)"; \
 	  node tests/browser/ready_bench.js --writer 'bin/vmtrace report {in} -o {out}'; \
@@ -189,6 +190,9 @@ demo: deps
 	@mkdir -p out
 	$(RUN_ENV) $(LUA) examples/agent.lua
 	@echo "open out/report.html in a browser to look at the trace"
+	@echo
+	@echo "examples/auto.lua, an untouched script, under vmtrace run --calls (out/auto.html):"
+	$(RUN_ENV) $(LUA) bin/vmtrace run --calls --summary -o out/auto.html examples/auto.lua
 
 install: install-rock
 	install -d $(DESTDIR)$(BINDIR)

@@ -241,6 +241,9 @@ typedef struct vt_event {
 #define VT_START_ALWAYS 2u   /* record even while tracing is off */
 #define VT_START_INSTANT 4u  /* a marker: completed at once, duration 0 */
 #define VT_START_PARENT 8u   /* the parent is args->parent (an open or completed span) */
+#define VT_START_AT 16u      /* it started at args->start_mono_ns, a vt_clock_mono_ns reading
+                              * taken earlier (after the last reset), not now */
+#define VT_START_SHARED 32u  /* its metadata is args->shared_meta (vt_collector_intern_meta) */
 
 /* What a span starts with besides its kind and name (all optional; copied). */
 typedef struct vt_start_args {
@@ -249,6 +252,8 @@ typedef struct vt_start_args {
   const vt_value *metadata; /* an object */
   unsigned flags;           /* VT_START_* */
   vt_id parent;             /* with VT_START_PARENT */
+  int64_t start_mono_ns;    /* with VT_START_AT */
+  uint32_t shared_meta;     /* with VT_START_SHARED */
 } vt_start_args;
 
 /* Start a span on `st` (NULL: the main stack); its parent is the current span
@@ -262,6 +267,12 @@ vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind,
  * a name is freed when no span or holder uses it. */
 int64_t vt_collector_intern(vt_collector *c, const char *name, size_t len);
 void vt_collector_name_release(vt_collector *c, uint32_t name);
+/* Shared metadata: an object (vmtrace.auto's {source = ...}) that many spans
+ * carry without a copy each, interned as names are (and counted with them):
+ * a handle for vt_start_args.shared_meta (VT_START_SHARED), with one
+ * reference the caller holds until vt_collector_name_release; -1 when out of
+ * memory or not an object. A span copies it only when its metadata changes. */
+int64_t vt_collector_intern_meta(vt_collector *c, const vt_value *obj);
 /* vt_collector_start with an interned name: the fast path for hot loops. */
 vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind,
                                   uint32_t name, const vt_start_args *a);

@@ -67,7 +67,8 @@ typedef struct vt_slot {
   vt_id parent;
   uint32_t name;
   uint32_t track; /* the stack it was started on (0: main) */
-  uint8_t kind, state, flags, pad[5];
+  uint8_t kind, state, flags, pad;
+  uint32_t smeta; /* shared metadata: its name index + 1 (0: none), while x has none */
   vt_extra *x;
 } vt_slot;
 

@@ -78,6 +78,7 @@ static void slot_release(vt_collector *c, vt_id id, vt_slot *s) {
   size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
   vt_chunk *ch = c->chunks[k];
   vt_names_release(&c->names, s->name);
+  if (s->smeta) vt_names_release(&c->names, s->smeta - 1);
   memset(s, 0, sizeof *s);
   if (--ch->live == 0 && c->next_id > (vt_id)(k + 1) * VT_CHUNK_SIZE) {
     chunk_free(ch);
@@ -283,7 +284,10 @@ static void clear_spans(vt_collector *c) {
     size_t i;
     if (!ch) continue;
     for (i = 0; i < VT_CHUNK_SIZE && (vt_id)k * VT_CHUNK_SIZE + i + 1 < c->next_id; i++)
-      if (ch->s[i].state != VT_FREE) vt_names_release(&c->names, ch->s[i].name);
+      if (ch->s[i].state != VT_FREE) {
+        vt_names_release(&c->names, ch->s[i].name);
+        if (ch->s[i].smeta) vt_names_release(&c->names, ch->s[i].smeta - 1);
+      }
     chunk_free(ch);
   }
   vt_free(c->chunks);
@@ -535,6 +539,32 @@ static int meta_room(vt_collector *c, vt_id id, vt_slot *s, size_t need) {
   return 1;
 }
 
+/* The metadata a span shows: its own, else the shared object it carries. */
+static const unsigned char *span_meta(const vt_collector *c, const vt_slot *s) {
+  if (s->x && s->x->meta) return s->x->meta;
+  return s->smeta ? (const unsigned char *)c->names.v[s->smeta - 1].s : NULL;
+}
+
+/* Before a span's metadata changes: the shared object it carries becomes its
+ * own copy. */
+static int meta_own(vt_collector *c, vt_id id, vt_slot *s) {
+  const unsigned char *sh;
+  size_t size;
+  if (!s->smeta) return 1;
+  sh = (const unsigned char *)c->names.v[s->smeta - 1].s;
+  size = OBJ_HEAD + rd32(sh + 5);
+  if (!meta_room(c, id, s, size)) return 0;
+  memcpy(s->x->meta, sh, size);
+  vt_names_release(&c->names, s->smeta - 1);
+  s->smeta = 0;
+  return 1;
+}
+
+int64_t vt_collector_intern_meta(vt_collector *c, const vt_value *obj) {
+  if (!obj || vt_value_type(obj) != VT_OBJ) return -1;
+  return vt_names_intern(&c->names, (const char *)obj, vt_value_size(obj));
+}
+
 /* Put key = value into the span's metadata (room checked by the caller when
  * may_fail is 0). */
 static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size_t klen,
@@ -543,6 +573,7 @@ static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size
   unsigned char *m;
   int found = 0;
   if (klen > UINT32_MAX - 64 || vlen > UINT32_MAX - 64) return VT_ELIMIT;
+  if (!meta_own(c, id, s)) return VT_ENOMEM;
   if (s->x && s->x->meta) {
     off = meta_find(s->x->meta, key, klen, &found, &old);
     if (found && (flags & VT_META_IF_ABSENT)) return VT_EEXIST;
@@ -579,9 +610,11 @@ static int merge(vt_collector *c, vt_id id, vt_slot *s, const vt_value *obj) {
   const vt_value *v;
   const char *k;
   size_t kl, fresh = 0, size, total = 0;
-  uint32_t have = s->x && s->x->meta ? rd32(s->x->meta + 1) : 0;
+  uint32_t have;
   if (vt_value_type(obj) != VT_OBJ) return VT_EINVAL;
   if (!vt_value_count(obj)) return VT_OK;
+  if (!meta_own(c, id, s)) return VT_ENOMEM;
+  have = s->x && s->x->meta ? rd32(s->x->meta + 1) : 0;
   vt_value_iter(obj, &it);
   while ((v = vt_iter_next(&it, &k, &kl)) != NULL) {
     int found = 0;
@@ -664,7 +697,7 @@ void vt_collector_name_release(vt_collector *c, uint32_t name) {
   if (name < c->names.n && c->names.v[name].s) vt_names_release(&c->names, name);
 }
 
-static const vt_start_args no_args = {NULL, 0, NULL, 0, 0};
+static const vt_start_args no_args = {NULL, 0, NULL, 0, 0, 0, 0};
 
 /* Undo a slot filled by start when what it carries could not be copied. */
 static vt_id start_fail(vt_collector *c, vt_id id, vt_slot *s) {
@@ -693,6 +726,7 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
   s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
   s->x = NULL;
   s->flags = 0;
+  s->smeta = 0;
   s->kind = (uint8_t)kind;
   s->state = VT_OPEN; /* for the arena helpers; set again below */
   if (VT_UNLIKELY(a->nlinks || a->metadata || c->nmocks)) {
@@ -709,6 +743,8 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
     }
   }
   s->start_ns = vt_mono_ns() - c->epoch_ns;
+  if (VT_UNLIKELY(a->flags & VT_START_AT) && a->start_mono_ns - c->epoch_ns < s->start_ns)
+    s->start_ns = a->start_mono_ns > c->epoch_ns ? a->start_mono_ns - c->epoch_ns : 0;
   if (VT_UNLIKELY(a->flags & (VT_START_DETACHED | VT_START_PARENT)))
     s->parent = (a->flags & VT_START_PARENT) && a->parent < id ? a->parent : 0;
   else
@@ -716,13 +752,28 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
   s->name = name;
   s->track = st->track;
   vt_names_ref(&c->names, name);
+  if (VT_UNLIKELY(a->flags & VT_START_SHARED) && a->shared_meta < c->names.n &&
+      c->names.v[a->shared_meta].s) {
+    if (s->x && s->x->meta) { /* metadata given too: the shared object goes under it */
+      vt_iter it;
+      const vt_value *v, *sh = (const vt_value *)c->names.v[a->shared_meta].s;
+      const char *key;
+      size_t kl;
+      vt_value_iter(sh, &it);
+      while ((v = vt_iter_next(&it, &key, &kl)) != NULL)
+        meta_put(c, id, s, key, kl, v, VT_META_IF_ABSENT);
+    } else {
+      s->smeta = a->shared_meta + 1;
+      vt_names_ref(&c->names, a->shared_meta);
+    }
+  }
   ch->live++;
   c->next_id = id + 1;
   if (a->flags & VT_START_INSTANT) { /* done at once, never on a stack */
     s->state = VT_DONE;
     s->u.dur_ns = 0;
     c->done[c->ndone++] = id;
-    if (kind == VT_LLM_CALL) vt_llm_count(c, s->x ? (const vt_value *)s->x->meta : NULL);
+    if (kind == VT_LLM_CALL) vt_llm_count(c, (const vt_value *)span_meta(c, s));
   } else {
     s->u.stack = st;
     st->ids[st->n++] = id;
@@ -783,7 +834,7 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   c->done[c->ndone++] = id;
   if (duration_ns) *duration_ns = dur;
   if (VT_UNLIKELY(s->kind == VT_LLM_CALL))
-    vt_llm_count(c, s->x ? (const vt_value *)s->x->meta : NULL);
+    vt_llm_count(c, (const vt_value *)span_meta(c, s));
   FIRE(c, VT_EV_END, id);
   if (VT_UNLIKELY(c->max_spans)) evict(c);
   return VT_OK;
@@ -912,6 +963,10 @@ int vt_collector_get(const vt_collector *c, vt_id id, vt_span_view *out) {
     out->nlinks = 0;
     out->events = NULL;
     out->nevents = 0;
+  }
+  if (s->smeta && !(s->x && s->x->meta)) { /* shared metadata */
+    const unsigned char *sh = (const unsigned char *)c->names.v[s->smeta - 1].s;
+    out->metadata = rd32(sh + 1) ? (const vt_value *)sh : NULL;
   }
   return VT_OK;
 }

@@ -6,6 +6,8 @@
  * caused it returns to Lua, outside the core, so a sink may itself record
  * spans. Events from a host's C code wait for the next vmtrace call from
  * Lua. A sink that raises is reported once on stderr and stops nothing.
+ * The listener is on the bus only while there are sinks: a span costs no
+ * call into it otherwise.
  * (Part of the binding unit.)
  */
 

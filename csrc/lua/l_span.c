@@ -267,6 +267,7 @@ static vt_id start_span(lua_State *L, lvt *S, const char *fn, int k, unsigned fl
   vt_id id;
   if (VT_UNLIKELY(lua_type(L, 2) != LUA_TSTRING)) return (vt_id)start_arg_error(L, fn, 2);
   name = lua_tolstring(L, 2, &len);
+  if (VT_UNLIKELY(S->auto_pending)) auto_flush(L, S); /* calls waiting for min_ms */
   if (VT_UNLIKELY(lua_gettop(L) > 2 && !lua_isnil(L, 3)) || VT_UNLIKELY(flags) ||
       VT_UNLIKELY(L != S->main_L && L != S->co_L)) {
     id = start_with_opts(L, S, fn, (vt_kind)k, name, len, flags, stack_of(L, S),

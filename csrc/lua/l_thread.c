@@ -12,11 +12,14 @@
 typedef struct thread_box {
   vt_stack *st;
   lua_State *co;
+  struct auto_thread *at; /* its automatic spans' data (l_auto.c), or NULL */
 } thread_box;
 
 static int l_thread_gc(lua_State *L) {
   lvt *S = STATE(L);
   thread_box *b = luaL_checkudata(L, 1, THREAD_MT);
+  if (b->at) auto_thread_gc(S, b->at);
+  b->at = NULL;
   if (b->st && S->c) vt_stack_free(S->c, b->st);
   if (S->co_L == b->co) S->co_L = NULL, S->co_st = NULL;
   b->st = NULL;
@@ -39,6 +42,7 @@ static thread_box *box_of(lua_State *L, lvt *S, int idx, lua_State *co, vt_id ba
   b = lua_newuserdatauv(L, sizeof *b, 1); /* threads, box */
   b->st = NULL;
   b->co = co;
+  b->at = NULL;
   lua_pushvalue(L, idx);
   lua_setiuservalue(L, -2, 1);
   b->st = vt_stack_new(S->c, base);
@@ -55,6 +59,7 @@ static thread_box *box_of(lua_State *L, lvt *S, int idx, lua_State *co, vt_id ba
  * not made by vmtrace.coroutine inherits the main thread's current span. */
 static vt_stack *stack_of(lua_State *L, lvt *S) {
   thread_box *b;
+  if (VT_UNLIKELY(S->auto_pending)) auto_flush(L, S); /* calls waiting for min_ms */
   if (VT_LIKELY(L == S->main_L)) return NULL;
   if (L == S->co_L) return S->co_st;
   lua_pushthread(L);
@@ -68,6 +73,7 @@ static vt_stack *stack_of(lua_State *L, lvt *S) {
 /* The current span of the running thread, without making it a stack. */
 static vt_id current_of(lua_State *L, lvt *S) {
   thread_box *b;
+  if (VT_UNLIKELY(S->auto_pending)) auto_flush(L, S);
   if (L == S->main_L) return vt_stack_current(S->c, NULL);
   if (L == S->co_L) return vt_stack_current(S->c, S->co_st);
   lua_pushthread(L);

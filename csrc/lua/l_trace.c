@@ -25,11 +25,13 @@ static int l_enable(lua_State *L) {
     if (lua_type(L, 1) != LUA_TBOOLEAN) type_error(L, "enable", 1, "boolean");
     on = lua_toboolean(L, 1);
   }
+  if (!on) auto_switched(L, S, 0); /* the hook follows the switch (l_auto.c) */
   vt_collector_set_enabled(S->c, on);
   if (on && (tp = vt_env("TRACEPARENT")) != NULL) { /* started by a traced process */
     const char *ts = vt_env("TRACESTATE");
     join(S, tp, strlen(tp), ts, ts ? strlen(ts) : 0, "the TRACEPARENT environment variable");
   }
+  if (on) auto_switched(L, S, 1);
   return 0;
 }
 
@@ -72,6 +74,7 @@ static int l_tracestate(lua_State *L) {
 }
 
 static int l_disable(lua_State *L) {
+  auto_switched(L, STATE(L), 0);
   vt_collector_set_enabled(STATE(L)->c, 0);
   return 0;
 }

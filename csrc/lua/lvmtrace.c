@@ -11,6 +11,7 @@
  *   l_llm.c     LLM usage, provider responses, totals, the price catalog
  *   l_io.c      exports, the stream, the console exporter, reading files back
  *   l_trace.c   the switch, trace context, clock, settings, introspection
+ *   l_auto.c    automatic spans (a call hook, require, coroutines), wrap, instrument
  *
  * Each lua_State gets its own collector, held in a userdata that is the
  * upvalue of every module function and sits in the registry under the
@@ -87,11 +88,18 @@ typedef struct lvt {
   vt_prices *prices; /* the price catalog (vmtrace.pricing) */
   vt_limits limits;  /* span limits set by configure{} (OTLP output) */
   unsigned limits_set; /* which of them (VT_LIMIT_* bits) */
+  struct lauto *au;  /* automatic spans (l_auto.c), or NULL */
+  uint32_t auto_pending; /* calls whose span waits (min_ms) */
 } lvt;
 
 #define STATE(L) ((lvt *)lua_touserdata(L, lua_upvalueindex(1)))
 
 static void push_links(lua_State *L, const vt_span_view *v);
+struct auto_thread;
+static void auto_thread_gc(lvt *S, struct auto_thread *t);
+static void auto_flush(lua_State *L, lvt *S);
+static void auto_switched(lua_State *L, lvt *S, int on);
+static void auto_close(lua_State *L, lvt *S);
 
 #include "l_check.c"
 #include "l_value.c"
@@ -101,6 +109,7 @@ static void push_links(lua_State *L, const vt_span_view *v);
 #include "l_llm.c"
 #include "l_io.c"
 #include "l_trace.c"
+#include "l_auto.c"
 
 /* ---- module ------------------------------------------------------------------ */
 
@@ -108,6 +117,7 @@ static int l_state_gc(lua_State *L) {
   lvt *S = lua_touserdata(L, 1);
   int i;
   if (!S->c) return 0;
+  auto_close(L, S);
   vt_stream_close(S->stream);
   S->stream = NULL;
   vt_console_close(S->console);
@@ -186,6 +196,9 @@ static const luaL_Reg funcs[] = {
     {"stream", l_stream},
     {"stream_status", l_stream_status},
     {"load", l_load},
+    /* automatic spans and instrumentation */
+    {"wrap", l_wrap},
+    {"instrument", l_instrument},
     /* for the Lua side (vmtrace.timing, vmtrace.coroutine, vmtrace.pricing, vmtrace.otlp) */
     {"_start_always", l_start_always},
     {"_event", l_event},
@@ -202,6 +215,9 @@ static const luaL_Reg funcs[] = {
     {"_price_get", l_price_get},
     {"_price_clear", l_price_clear},
     {"_cost", l_cost},
+    {"_auto", l_auto},
+    {"_auto_hooked", l_auto_hooked},
+    {"_realpath", l_realpath},
     {NULL, NULL}};
 
 static const luaL_Reg span_methods[] = {

@@ -1,4 +1,5 @@
 --- vmtrace.cli: the `vmtrace` command.
+--   vmtrace run [options] script.lua [args...]   (vmtrace.run)
 --   vmtrace convert IN --to json|otlp|chrome|folded|html [--weight time|tokens|cost] [-o OUT]
 --   vmtrace summary IN
 --   vmtrace profile IN
@@ -15,6 +16,7 @@ usage: vmtrace convert IN --to json|otlp|chrome|folded|html [--weight time|token
        vmtrace summary IN
        vmtrace profile IN
        vmtrace report IN [-o OUT.html]   (OUT defaults to IN with .html)
+       vmtrace run [options] script.lua [args...]   (vmtrace run --help: its options)
 IN is a JSON span file (vmtrace.export "json") or an NDJSON stream
 (vmtrace.stream), also one cut off by a crash. OUT defaults to stdout.]]
 
@@ -111,6 +113,13 @@ end
 
 --- Run the command with `args`; returns the exit status.
 function M.main(args)
+  if args[1] == "run" then
+    if args[2] == "-h" or args[2] == "--help" then
+      io.stdout:write(require("vmtrace.run").USAGE, "\n")
+      return 0
+    end
+    return require("vmtrace.run").main(args, 2)
+  end
   if #args == 0 or args[1] == "-h" or args[1] == "--help" or args[1] == "help" then
     io.stdout:write(USAGE, "\n")
     return #args == 0 and 1 or 0

@@ -43,6 +43,9 @@ M.pricing = require "vmtrace.pricing"
 --- The OTLP/HTTP exporter (vmtrace.otlp.start, flush, shutdown, stats).
 M.otlp = require "vmtrace.otlp"
 
+--- Automatic spans: vmtrace.auto(opts), vmtrace.auto(false) (vmtrace.auto).
+function M.auto(opts) require("vmtrace.auto").auto(opts, 2) end -- no tail call: level 2 is the caller
+
 ---------------------------------------------------------------------------
 -- coroutines that inherit the current span
 ---------------------------------------------------------------------------

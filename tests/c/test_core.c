@@ -725,6 +725,87 @@ TEST(test_start_with_given_parent) {
   vt_collector_free(c);
 }
 
+/* VT_START_AT: a span started at a time taken earlier (vmtrace.auto's
+ * min_ms makes the span of a long call when it ends); never before the
+ * epoch, never after now. */
+TEST(test_start_at_an_earlier_time) {
+  int64_t t0 = vt_clock_mono_ns(), dur = -1; /* before the collector's epoch */
+  vt_collector *c = new_enabled();
+  vt_start_args a;
+  vt_span_view v;
+  vt_id early, late;
+  REQUIRE(c != NULL);
+  memset(&a, 0, sizeof a);
+  a.flags = VT_START_AT;
+  a.start_mono_ns = t0; /* clamped to the epoch */
+  early = vt_collector_start(c, NULL, VT_FN_CALL, "early", 5, &a);
+  REQUIRE(vt_collector_get(c, early, &v) == VT_OK);
+  CHECK_EQ_INT(v.start_ns, 0);
+  a.start_mono_ns = vt_clock_mono_ns();
+  { /* 20 ms of work, then a span that began before it */
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  late = vt_collector_start(c, NULL, VT_FN_CALL, "late", 4, &a);
+  CHECK_EQ_INT(vt_collector_finish(c, late, &dur), VT_OK);
+  CHECK(dur >= 20 * MS);
+  CHECK_EQ_INT(parent_of(c, late), early);
+  a.start_mono_ns = vt_clock_mono_ns() + 1000 * MS; /* the future: now */
+  late = vt_collector_start(c, NULL, VT_FN_CALL, "future", 6, &a);
+  REQUIRE(vt_collector_get(c, late, &v) == VT_OK);
+  CHECK(v.start_ns <= vt_clock_mono_ns());
+  vt_collector_free(c);
+}
+
+/* VT_START_SHARED: spans carry an interned metadata object without a copy
+ * each; it is read as their metadata, copied when changed, released with
+ * the spans. */
+TEST(test_shared_metadata) {
+  vt_collector *c = new_enabled();
+  vt_start_args a;
+  vt_span_view v;
+  vt_stats st;
+  vt_id x, y, z;
+  int64_t h;
+  size_t names0;
+  REQUIRE(c != NULL);
+  CHECK_EQ_INT(vt_collector_intern_meta(c, vi(3)), -1); /* objects only */
+  vt_collector_stats(c, &st);
+  names0 = st.names;
+  h = vt_collector_intern_meta(c, vj("{\"source\":\"a.lua:3\"}"));
+  REQUIRE(h >= 0);
+  CHECK_EQ_INT(vt_collector_intern_meta(c, vj("{\"source\":\"a.lua:3\"}")), h); /* the same */
+  vt_collector_name_release(c, (uint32_t)h);
+  memset(&a, 0, sizeof a);
+  a.flags = VT_START_SHARED;
+  a.shared_meta = (uint32_t)h;
+  x = vt_collector_start(c, NULL, VT_FN_CALL, "f", 1, &a);
+  y = vt_collector_start(c, NULL, VT_FN_CALL, "f", 1, &a);
+  REQUIRE(vt_collector_get(c, x, &v) == VT_OK);
+  CHECK(str_is(meta(&v, "source"), "a.lua:3", 7));
+  CHECK_EQ_INT(set_meta(c, y, "status", vs("error", 5)), VT_OK); /* y's own copy now */
+  REQUIRE(vt_collector_get(c, y, &v) == VT_OK);
+  CHECK(str_is(meta(&v, "source"), "a.lua:3", 7));
+  CHECK(str_is(meta(&v, "status"), "error", 5));
+  REQUIRE(vt_collector_get(c, x, &v) == VT_OK); /* x unchanged */
+  CHECK(meta(&v, "status") == NULL);
+  a.metadata = vj("{\"source\":\"mine\",\"k\":1}"); /* given metadata wins */
+  z = vt_collector_start(c, NULL, VT_FN_CALL, "g", 1, &a);
+  REQUIRE(vt_collector_get(c, z, &v) == VT_OK);
+  CHECK(str_is(meta(&v, "source"), "mine", 4));
+  CHECK_EQ_INT(meta_int(&v, "k"), 1);
+  CHECK_EQ_INT(finish(c, z), VT_OK);
+  CHECK_EQ_INT(finish(c, y), VT_OK);
+  CHECK_EQ_INT(finish(c, x), VT_OK);
+  vt_collector_name_release(c, (uint32_t)h); /* the caller's reference */
+  REQUIRE(vt_collector_get(c, x, &v) == VT_OK); /* the spans hold it */
+  CHECK(str_is(meta(&v, "source"), "a.lua:3", 7));
+  vt_collector_take(c);
+  vt_collector_stats(c, &st);
+  CHECK_EQ_INT(st.names, names0); /* gone with the last span */
+  vt_collector_free(c);
+}
+
 TEST(test_out_of_order_finish) {
   vt_collector *c = new_enabled();
   vt_id a, b, d, e;
@@ -4100,6 +4181,8 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_span_collector_basic),
     TAP_ENTRY(test_span_parent_child),
     TAP_ENTRY(test_start_with_given_parent),
+    TAP_ENTRY(test_start_at_an_earlier_time),
+    TAP_ENTRY(test_shared_metadata),
     TAP_ENTRY(test_out_of_order_finish),
     TAP_ENTRY(test_finish_not_found),
     TAP_ENTRY(test_completed_order_is_finish_order),

@@ -337,6 +337,38 @@ out:
   if (L2) lua_close(L2);
 }
 
+/* vmtrace.auto in two states at once: each state's hook records into its
+ * own collector; tracing turned off by the host (vt_collector_set_enabled)
+ * removes the hook at the next traced call; closing a state with auto on
+ * leaves the other's hook working. */
+TEST(test_auto_per_state_and_off_from_c) {
+  lua_State *L1 = new_state(), *L2 = new_state();
+  if (!CHECK(L1 != NULL && L2 != NULL)) goto out;
+  /* every chunk run here is traced too (include '.'): count by name */
+  RUN(L1, "v.enable(); v.auto{calls = {include = {'.'}}}\n"
+          "function f() return 1 end; f(); f()");
+  RUN(L2, "v.enable(); v.auto{calls = {include = {'.'}}}\n"
+          "function g() return 1 end; g()");
+  RUN(L1, "count = " "(function(name) local n = 0 for _, s in ipairs(v.spans()) do "
+          "if s.name == name then n = n + 1 end end return n end)");
+  RUN(L2, "count = " "(function(name) local n = 0 for _, s in ipairs(v.spans()) do "
+          "if s.name == name then n = n + 1 end end return n end)");
+  CHECK_EQ_INT(LUA_INT(L1, "count('f') + count('g')"), 2);
+  CHECK_EQ_INT(LUA_INT(L2, "count('g') + count('f')"), 1);
+  CHECK(LUA_TRUE(L1, "require('vmtrace.core')._auto_hooked()"));
+  vt_collector_set_enabled(vt_lua_collector(L1), 0); /* off, from C */
+  RUN(L1, "f()");
+  CHECK(LUA_TRUE(L1, "not require('vmtrace.core')._auto_hooked()"));
+  CHECK_EQ_INT(LUA_INT(L1, "count('f')"), 2);
+  lua_close(L1);
+  L1 = NULL;
+  RUN(L2, "g()");
+  CHECK_EQ_INT(LUA_INT(L2, "count('g')"), 2);
+out:
+  if (L1) lua_close(L1);
+  if (L2) lua_close(L2);
+}
+
 static const tap_test tests[] = {
     TAP_ENTRY(test_each_state_has_its_collector),
     TAP_ENTRY(test_enable_is_per_state),
@@ -344,6 +376,7 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_c_span_seen_by_lua),
     TAP_ENTRY(test_c_span_reaches_lua_sinks),
     TAP_ENTRY(test_close_with_open_spans),
+    TAP_ENTRY(test_auto_per_state_and_off_from_c),
 };
 
 int main(void) {
