@@ -81,9 +81,9 @@ $(MODULE): $(CORE_OBJ) $(BIND_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(CORE_LIBS)
 
 # vmtrace.otlp_http, loaded on the first vmtrace.otlp.start
-$(OTLP_MODULE): $(OTLP_OBJ)
+$(OTLP_MODULE): $(OTLP_OBJ) Makefile
 	@mkdir -p $(@D)
-	$(CC) -shared $(CFLAGS) -o $@ $^ $(OTLP_LIBS) $(CORE_LIBS)
+	$(CC) -shared $(CFLAGS) -Wl,-z,nodelete -o $@ $(OTLP_OBJ) $(OTLP_LIBS) $(CORE_LIBS) # never unloaded: a replaced exporter's thread may still run
 	@! nm -u $@ | grep -w 'vt_[a-z_]*' || { echo "$@ needs the symbols above: they are hidden in core.so" >&2; rm -f $@; exit 1; }
 
 $(LIB): $(CORE_OBJ) $(BIND_OBJ)
@@ -113,7 +113,7 @@ $(B)/fork_host: tests/c/fork_host.c $(LIB)
 	  tests/c/fork_host.c $(LIB) $(LUA_LIBS) $(CORE_LIBS) -Wl,-E
 
 # the fuzz harnesses, replaying their regression inputs and seed corpora
-$(B)/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(CORE_OBJ)
+$(B)/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c tests/fuzz/fuzz_check.h $(CORE_OBJ)
 	$(CC) $(WARN) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \
 	  -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(CORE_OBJ) $(CORE_LIBS)
 
