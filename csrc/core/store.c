@@ -569,22 +569,22 @@ int64_t vt_collector_intern_meta(vt_collector *c, const vt_value *obj) {
  * may_fail is 0). */
 static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size_t klen,
                     const vt_value *value, unsigned flags) {
-  size_t vlen = vt_value_size(value), old = 0, off, size, entry = 4 + klen + vlen;
+  size_t vlen = vt_value_size(value), old = 0, off = OBJ_HEAD, size = OBJ_HEAD, entry = 4 + klen + vlen;
   unsigned char *m;
   int found = 0;
   if (klen > UINT32_MAX - 64 || vlen > UINT32_MAX - 64) return VT_ELIMIT;
-  if (!meta_own(c, id, s)) return VT_ENOMEM;
+  if (VT_UNLIKELY(s->smeta) && !meta_own(c, id, s)) return VT_ENOMEM;
   if (s->x && s->x->meta) {
     off = meta_find(s->x->meta, key, klen, &found, &old);
     if (found && (flags & VT_META_IF_ABSENT)) return VT_EEXIST;
     if (!found && rd32(s->x->meta + 1) >= VT_MAX_KEYS) return VT_ELIMIT;
+    size = OBJ_HEAD + rd32(s->x->meta + 5);
   }
-  size = s->x && s->x->meta ? OBJ_HEAD + rd32(s->x->meta + 5) : OBJ_HEAD;
   if (size - old + entry > UINT32_MAX - 64) return VT_ELIMIT;
+  /* a larger region keeps every offset: off stays where the key goes */
   if (!meta_room(c, id, s, size - old + entry)) return VT_ENOMEM;
   m = s->x->meta;
-  off = meta_find(m, key, klen, &found, &old);
-  memmove(m + off + entry, m + off + old, size - off - old);
+  if (entry != old) memmove(m + off + entry, m + off + old, size - off - old);
   wr32(m + off, (uint32_t)klen);
   memcpy(m + off + 4, key, klen);
   memcpy(m + off + 4 + klen, value, vlen);

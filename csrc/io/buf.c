@@ -62,24 +62,25 @@ int vt_buf_grow(vt_buf *b, size_t extra) {
   return 1;
 }
 
-void vt_buf_put(vt_buf *b, const void *s, size_t len) {
-  if (!len || !vt_buf_grow(b, len)) return;
-  memcpy(b->p + b->n, s, len);
-  b->n += len;
-}
-
-void vt_buf_putc(vt_buf *b, char ch) {
-  if (b->n < b->cap || vt_buf_grow(b, 1)) b->p[b->n++] = ch;
-}
-
-void vt_buf_puts(vt_buf *b, const char *s) { vt_buf_put(b, s, strlen(s)); }
+static const char digits2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 
 void vt_buf_put_u64(vt_buf *b, uint64_t v) {
   char tmp[24], *e = tmp + sizeof tmp, *p = e;
-  do {
-    *--p = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
+  while (v >= 100) { /* two digits at a time */
+    unsigned d = (unsigned)(v % 100) * 2;
+    v /= 100;
+    *--p = digits2[d + 1];
+    *--p = digits2[d];
+  }
+  if (v >= 10) {
+    *--p = digits2[v * 2 + 1];
+    *--p = digits2[v * 2];
+  } else {
+    *--p = (char)('0' + v);
+  }
   vt_buf_put(b, p, (size_t)(e - p));
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Write n bytes; 0 on success, else an errno value. */
 typedef int (*vt_sink)(void *ud, const char *p, size_t n);
@@ -30,10 +31,24 @@ void vt_buf_init(vt_buf *b);
 void vt_buf_init_file(vt_buf *b, FILE *f);
 /* Hand what is pending to the sink (no-op without one); 1 when fine. */
 int vt_buf_flush(vt_buf *b);
+/* Room for extra more bytes (the slow path of the puts below); 0 when the
+ * buffer has failed. */
 int vt_buf_grow(vt_buf *b, size_t extra);
-void vt_buf_put(vt_buf *b, const void *s, size_t len);
-void vt_buf_putc(vt_buf *b, char ch);
-void vt_buf_puts(vt_buf *b, const char *s);
+
+/* The puts are inline: every writer calls them for each few bytes, and a
+ * literal's strlen folds away. */
+static inline void vt_buf_put(vt_buf *b, const void *s, size_t len) {
+  if (__builtin_expect(len < b->cap - b->n, 1) || (len && vt_buf_grow(b, len))) {
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+  }
+}
+
+static inline void vt_buf_putc(vt_buf *b, char ch) {
+  if (__builtin_expect(b->n < b->cap, 1) || vt_buf_grow(b, 1)) b->p[b->n++] = ch;
+}
+
+static inline void vt_buf_puts(vt_buf *b, const char *s) { vt_buf_put(b, s, strlen(s)); }
 void vt_buf_put_u64(vt_buf *b, uint64_t v);
 void vt_buf_put_i64(vt_buf *b, int64_t v);
 /* 16 lowercase hex digits. */

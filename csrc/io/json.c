@@ -51,21 +51,31 @@ size_t vt_utf8_len(const unsigned char *p, size_t n, size_t *bad) {
 
 /* A JSON string literal; with html, also <, >, & and U+2028/9 escaped
  * (safe inside an HTML <script> element). */
+/* Bytes written as they are: printable ASCII but '"' and '\\' (bit 1, JSON),
+ * and not '<', '>' or '&' either (bit 2, JSON inside HTML). */
+static const unsigned char plain_tab[256] = {
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    3,3,0,3,3,3,1,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,1,3,1,3,
+    3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,0,3,3,3,
+    3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+};
+
 static void write_str(vt_buf *b, const char *s, size_t len, int html) {
   const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0, run = 0;
+  unsigned char bit = html ? 2 : 1;
+  size_t i = 0;
   vt_buf_putc(b, '"');
   while (i < len) {
-    unsigned char c = p[i];
-    size_t n, bad;
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\' &&
-        !(html && (c == '<' || c == '>' || c == '&'))) {
-      i++;
-      run++;
-      continue;
-    }
-    if (run) vt_buf_put(b, p + i - run, run);
-    run = 0;
+    unsigned char c;
+    size_t n, bad, j = i;
+    while (j < len && (plain_tab[p[j]] & bit)) j++;
+    if (j > i) vt_buf_put(b, p + i, j - i);
+    if ((i = j) == len) break;
+    c = p[i];
     if (c < 0x80) {
       char esc[6] = {'\\', 'u', '0', '0', 0, 0};
       switch (c) {
@@ -96,7 +106,6 @@ static void write_str(vt_buf *b, const char *s, size_t len, int html) {
       i += bad;
     }
   }
-  if (run) vt_buf_put(b, p + i - run, run);
   vt_buf_putc(b, '"');
 }
 

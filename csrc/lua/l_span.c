@@ -364,24 +364,42 @@ static const vt_value *value_at(lua_State *L, lvt *S, const char *fn, int arg,
   return check_value(L, &S->vb, fn, arg, arg, 0, "");
 }
 
+/* A string this short is encoded on the C stack (tag, length, bytes), not
+ * through the value builder: the common case of set_metadata. */
+#define SHORT_STR 240
+
 /* Set the key at argument k to the value at k + 1 on span id. */
 static int set_metadata_at(lua_State *L, lvt *S, const char *fn, vt_id id, int k, unsigned flags) {
-  size_t klen;
-  const char *key = check_str(L, fn, k, &klen);
-  unsigned char tmp[9];
-  int rc;
-  check_json_type(L, fn, k + 1);
-  if (lua_type(L, k + 1) == LUA_TTABLE) { /* checked deeply only for a span that takes it */
-    vt_span_view v;
-    if (vt_collector_get(S->c, id, &v) != VT_OK || (!v.open && !(flags & VT_META_IF_ABSENT)) ||
-        ((flags & VT_META_IF_ABSENT) && vt_value_get(v.metadata, key, klen))) {
-      lua_pushboolean(L, 0);
-      return 1;
+  size_t klen, n;
+  const char *key, *str;
+  unsigned char tmp[5 + SHORT_STR];
+  const vt_value *value;
+  uint32_t n32;
+  int rc, t = lua_type(L, k + 1);
+  if (VT_UNLIKELY(lua_type(L, k) != LUA_TSTRING)) type_error(L, fn, k, "string");
+  key = lua_tolstring(L, k, &klen);
+  if (t == LUA_TSTRING && (str = lua_tolstring(L, k + 1, &n), n <= SHORT_STR)) {
+    tmp[0] = VT_STR;
+    n32 = (uint32_t)n;
+    memcpy(tmp + 1, &n32, 4);
+    memcpy(tmp + 5, str, n);
+    value = (const vt_value *)tmp;
+  } else {
+    if (t == LUA_TTABLE) { /* checked deeply only for a span that takes it */
+      vt_span_view v;
+      if (vt_collector_get(S->c, id, &v) != VT_OK || (!v.open && !(flags & VT_META_IF_ABSENT)) ||
+          ((flags & VT_META_IF_ABSENT) && vt_value_get(v.metadata, key, klen))) {
+        lua_pushboolean(L, 0);
+        return 1;
+      }
+    } else if (t != LUA_TSTRING) {
+      check_json_type(L, fn, k + 1);
     }
+    value = value_at(L, S, fn, k + 1, tmp);
   }
-  rc = vt_collector_set_metadata(S->c, id, key, klen, value_at(L, S, fn, k + 1, tmp), flags);
-  if (rc == VT_ENOMEM) return status_error(L, fn, rc);
-  if (rc == VT_ELIMIT)
+  rc = vt_collector_set_metadata(S->c, id, key, klen, value, flags);
+  if (VT_UNLIKELY(rc == VT_ENOMEM)) return status_error(L, fn, rc);
+  if (VT_UNLIKELY(rc == VT_ELIMIT))
     return arg_error(L, fn, k, "span %I already has %d metadata keys, the most one span takes",
                      (LUAI_UACINT)id, VT_MAX_KEYS);
   lua_pushboolean(L, rc == VT_OK);
@@ -677,15 +695,11 @@ typedef struct lspan {
  * its span as abandoned), a closed one's not, so closing spares a finalizer
  * call. */
 static lspan *test_span(lua_State *L, lvt *S, int idx) {
-  lspan *h = lua_type(L, idx) == LUA_TUSERDATA ? lua_touserdata(L, idx) : NULL;
-  int ok = h && lua_getmetatable(L, idx);
-  if (ok) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, S->span_mt_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, S->closed_mt_ref);
-    ok = lua_rawequal(L, -3, -2) || lua_rawequal(L, -3, -1);
-    lua_pop(L, 3);
-  }
-  return ok ? h : NULL;
+  const void *mt;
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
+  mt = lua_topointer(L, -1); /* the metatables are anchored in the registry */
+  lua_pop(L, 1);
+  return mt == S->span_mt_p || mt == S->closed_mt_p ? lua_touserdata(L, idx) : NULL;
 }
 
 /* Every method and metamethod gets its handle through this checker. */
@@ -700,7 +714,10 @@ static int span_live(lvt *S, const lspan *h) {
   return !h->closed && h->id && S->c && h->gen == vt_collector_generation(S->c);
 }
 
-/* Mark the handle at index 1 closed. */
+/* Mark the handle at index 1 closed. Its metatable becomes one without
+ * __gc: the collector still queues it for finalization (it was marked when
+ * it got __gc), but calls nothing, which is cheaper than a call that finds
+ * the handle closed. */
 static void span_closed(lua_State *L, lvt *S, lspan *h) {
   h->closed = 1;
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->closed_mt_ref);

@@ -71,6 +71,7 @@ typedef struct lvt {
   int inert_ref;     /* registry ref: the inert span handle */
   int span_mt_ref;   /* registry ref: metatable of open span handles */
   int closed_mt_ref; /* registry ref: metatable of closed span handles */
+  const void *span_mt_p, *closed_mt_p; /* the same two, to recognise handles */
   int sinks_ref;     /* registry ref: the array of Lua sinks */
   int nsinks;
   sink_ev *queue;    /* events for the sinks, delivered after each call */
@@ -305,8 +306,8 @@ static lvt *push_state(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, SPAN_MT);
     lua_setfield(L, -2, "__name");
-    if (k) S->closed_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    else S->span_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (k) S->closed_mt_p = lua_topointer(L, -1), S->closed_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else S->span_mt_p = lua_topointer(L, -1), S->span_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   lua_pop(L, 1);
   {
