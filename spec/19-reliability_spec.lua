@@ -98,7 +98,9 @@ end
 print("first=" .. after[1] .. "\nlast=" .. after[5] .. "\nnames=" .. vmtrace.stats().names)
 ]], { timeout = 300 }))
     local grew = tonumber(r.last) - tonumber(r.first)
-    assert.is_true(grew < 8 * 1024, ("RSS grew %d kB from round 1 to 5"):format(grew))
+    if helper.MEASURES_MEMORY then
+      assert.is_true(grew < 8 * 1024, ("RSS grew %d kB from round 1 to 5"):format(grew))
+    end
     assert.is_true(tonumber(r.names) <= 64, r.names)
   end)
 end)
@@ -133,7 +135,7 @@ local n = assert(vmtrace.load(%q))
 print("n=" .. n .. "\nsecs=" .. (os.clock() - t))
 ]]):format(path), { timeout = 60 }))
     assert.equal("100000", r.n)
-    assert.is_true(tonumber(r.secs) < 2, "reading took " .. r.secs .. " s")
+    assert.is_true(tonumber(r.secs) < helper.time_limit(2), "reading took " .. r.secs .. " s")
   end)
 
   it("takes memory for the spans it holds, not for the range of their ids", function()
@@ -154,9 +156,11 @@ local n1, info1 = assert(vmtrace.load(%q))
 local n2, info2 = assert(vmtrace.load(%q))
 print("n1=" .. n1 .. "\nn2=" .. n2 .. "\nre1=" .. tostring(info1.renumbered) ..
   "\nre2=" .. tostring(info2.renumbered) .. "\ngrew=" .. (peak() - before))
-]]):format(sparse, huge), { prefix = "ulimit -v 600000;" }))
+]]):format(sparse, huge), { prefix = helper.MEASURES_MEMORY and "ulimit -v 600000;" or "" }))
     assert.same({ "3000", "1", "true", "true" }, { r.n1, r.n2, r.re1, r.re2 })
-    assert.is_true(tonumber(r.grew) < 64 * 1024, "peak RSS grew " .. r.grew .. " kB")
+    if helper.MEASURES_MEMORY then
+      assert.is_true(tonumber(r.grew) < 64 * 1024, "peak RSS grew " .. r.grew .. " kB")
+    end
   end)
 
   it("keeps the names, parents and links of renumbered spans", function()
@@ -183,7 +187,7 @@ print("n1=" .. n1 .. "\nn2=" .. n2 .. "\nre1=" .. tostring(info1.renumbered) ..
     local r = child([[
 local n, err = vmtrace.load("/dev/zero")
 print("n=" .. tostring(n) .. "\nerr=" .. tostring(err))
-]], { timeout = 20, prefix = "ulimit -v 400000;" })
+]], { timeout = 20, prefix = helper.MEASURES_MEMORY and "ulimit -v 400000;" or "" })
     assert.equal(0, r.code, r.err)
     assert.equal("nil", r.report.n)
     assert.matches("^/dev/zero: line 1: ", r.report.err)
@@ -210,7 +214,9 @@ print("n=" .. n .. "\ngrew=" .. (peak() - before))
     -- the spans themselves stay in memory; the input does not (it used to
     -- be read whole, then parsed: 2.25 times its size)
     local grew = tonumber(r.grew) * 1024
-    assert.is_true(grew < 1.5 * size, ("peak grew %d bytes for a %d-byte file"):format(grew, size))
+    if helper.MEASURES_MEMORY then
+      assert.is_true(grew < 1.5 * size, ("peak grew %d bytes for a %d-byte file"):format(grew, size))
+    end
   end)
 end)
 

@@ -9,6 +9,17 @@ local assert = require "luassert" -- a required module does not see busted's glo
 
 local helper = {}
 
+--- How the suite runs (tools/runtests.sh): plain, asan, valgrind or gc. Under
+-- ASan, child processes carry its runtime: their resident memory includes
+-- its shadow and quarantine, and `ulimit -v` stops them from starting, so
+-- specs measuring memory keep their functional checks only.
+helper.MODE = os.getenv("VMTRACE_TEST_MODE") or "plain"
+helper.MEASURES_MEMORY = helper.MODE ~= "asan"
+--- A time limit scaled for the slower builds.
+function helper.time_limit(secs)
+  return secs * ((helper.MODE == "asan" and 5) or (helper.MODE == "valgrind" and 3) or 1)
+end
+
 --- The seed's 21 span kinds, in its order.
 helper.KINDS = {
   "pipeline", "fn_call", "llm_call", "tool_call", "import", "parallel",

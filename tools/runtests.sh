@@ -30,6 +30,8 @@ tally() { # name status
 }
 
 B=build
+# the specs read it: ASan makes resident-memory figures and ulimit -v meaningless
+export VMTRACE_TEST_MODE="$mode"
 run=""
 busted_env=""
 helper=""
