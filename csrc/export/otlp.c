@@ -98,6 +98,9 @@ static void any_value(vt_buf *b, const vt_value *v, size_t limit) {
   }
 }
 
+/* A string literal, its length known at compile time. */
+#define PUTL(b, lit) vt_buf_put(b, lit, sizeof lit - 1)
+
 /* An attribute list being written: a comma when due, the count limit. */
 typedef struct attrs {
   vt_buf *b;
@@ -113,23 +116,27 @@ static int attr_begin(attrs *a) {
   return 1;
 }
 
-static void attr_str(attrs *a, const char *k, const char *v, size_t vlen) {
+static void attr_str_n(attrs *a, const char *k, size_t kl, const char *v, size_t vlen) {
   if (!attr_begin(a)) return;
-  vt_buf_puts(a->b, "{\"key\":\"");
-  vt_buf_puts(a->b, k);
-  vt_buf_puts(a->b, "\",\"value\":");
+  PUTL(a->b, "{\"key\":\"");
+  vt_buf_put(a->b, k, kl);
+  PUTL(a->b, "\",\"value\":");
   str_value(a->b, v, vlen, a->limit);
   vt_buf_putc(a->b, '}');
 }
 
-static void attr_int(attrs *a, const char *k, int64_t v) {
+static void attr_int_n(attrs *a, const char *k, size_t kl, int64_t v) {
   if (!attr_begin(a)) return;
-  vt_buf_puts(a->b, "{\"key\":\"");
-  vt_buf_puts(a->b, k);
-  vt_buf_puts(a->b, "\",\"value\":{\"intValue\":\"");
+  PUTL(a->b, "{\"key\":\"");
+  vt_buf_put(a->b, k, kl);
+  PUTL(a->b, "\",\"value\":{\"intValue\":\"");
   vt_buf_put_i64(a->b, v);
-  vt_buf_puts(a->b, "\"}}");
+  PUTL(a->b, "\"}}");
 }
+
+/* k is a string literal (its length known at compile time). */
+#define attr_str(a, k, v, n) attr_str_n(a, k, sizeof k - 1, v, n)
+#define attr_int(a, k, v) attr_int_n(a, k, sizeof k - 1, v)
 
 static void attr_item(attrs *a, const char *k, size_t kl, const vt_value *v) {
   if (!attr_begin(a)) return;
@@ -147,19 +154,54 @@ static void attr_object(attrs *a, const vt_value *obj) {
   while ((v = vt_iter_next(&it, &k, &kl)) != NULL) attr_item(a, k, kl, v);
 }
 
+/* The metadata keys the writer looks at, found in one pass over the span's
+ * metadata (a lookup each would scan it a dozen times per span). */
+typedef struct known {
+  const vt_value *status, *error, *error_type, *tool_name, *response_id, *finish_reasons,
+      *input, *output, *cache_read, *cache_write;
+  int genai; /* some key starts with gen_ai. */
+} known;
+
+static int key_is(const char *k, size_t kl, const char *lit, size_t n) {
+  return kl == n && memcmp(k, lit, n) == 0;
+}
+
+static void scan(const vt_value *m, known *kn) {
+  vt_iter it;
+  const vt_value *v;
+  const char *k;
+  size_t kl;
+  memset(kn, 0, sizeof *kn);
+  if (!m || vt_value_type(m) != VT_OBJ) return;
+  vt_value_iter(m, &it);
+  while ((v = vt_iter_next(&it, &k, &kl)) != NULL) {
+    switch (kl) {
+      case 5: if (key_is(k, kl, "error", 5)) kn->error = v; break;
+      case 6: if (key_is(k, kl, "status", 6)) kn->status = v; break;
+      case 9: if (key_is(k, kl, "tool_name", 9)) kn->tool_name = v; break;
+      case 10: if (key_is(k, kl, "error.type", 10)) kn->error_type = v; break;
+      case 11: if (key_is(k, kl, "response_id", 11)) kn->response_id = v; break;
+      case 12: if (key_is(k, kl, "input_tokens", 12)) kn->input = v; break;
+      case 13: if (key_is(k, kl, "output_tokens", 13)) kn->output = v; break;
+      case 14: if (key_is(k, kl, "finish_reasons", 14)) kn->finish_reasons = v; break;
+      case 17: if (key_is(k, kl, "cache_read_tokens", 17)) kn->cache_read = v; break;
+      case 18: if (key_is(k, kl, "cache_write_tokens", 18)) kn->cache_write = v; break;
+      default: break;
+    }
+    if (kl > 7 && memcmp(k, "gen_ai.", 7) == 0) kn->genai = 1;
+  }
+}
+
 static const vt_value *meta(const vt_span_view *v, const char *k) {
   return vt_value_get(v->metadata, k, strlen(k));
 }
 
 /* A GenAI attribute, unless the span's metadata has that key itself (the
  * script's value wins; attr_object writes it). */
-static void gen_str(attrs *a, const vt_span_view *v, const char *k, const char *s, size_t n) {
-  if (!meta(v, k)) attr_str(a, k, s, n);
-}
-
-static void gen_int(attrs *a, const vt_span_view *v, const char *k, int64_t n) {
-  if (!meta(v, k)) attr_int(a, k, n);
-}
+#define gen_str(a, kn, v, k, s, n) \
+  do { if (!(kn)->genai || !meta(v, k)) attr_str(a, k, s, n); } while (0)
+#define gen_int(a, kn, v, k, n) \
+  do { if (!(kn)->genai || !meta(v, k)) attr_int(a, k, n); } while (0)
 
 static int is(const char *s, size_t n, const char *lit) {
   return n == strlen(lit) && memcmp(s, lit, n) == 0;
@@ -182,8 +224,7 @@ static const char *otel_provider(const char *p, size_t *n) {
  * so it is input + cache_read + cache_write. Cache writes go under the
  * current name (cache_write) and the one before semantic-conventions-genai
  * #440 (cache_creation), which consumers of older conventions read. */
-static void genai(attrs *a, const vt_span_view *v) {
-  const vt_value *it;
+static void genai(attrs *a, const vt_span_view *v, const known *kn) {
   size_t n;
   const char *s;
   if (v->kind == VT_LLM_CALL) {
@@ -195,63 +236,59 @@ static void genai(attrs *a, const vt_span_view *v) {
     provider = otel_provider(u.provider, &plen);
     /* Gemini's generateContent is an operation of its own in the conventions */
     if (is(provider, plen, "gcp.gemini") || is(provider, plen, "gcp.vertex_ai"))
-      gen_str(a, v, "gen_ai.operation.name", "generate_content", 16);
+      gen_str(a, kn, v, "gen_ai.operation.name", "generate_content", 16);
     else
-      gen_str(a, v, "gen_ai.operation.name", "chat", 4);
-    if (plen) gen_str(a, v, "gen_ai.provider.name", provider, plen);
+      gen_str(a, kn, v, "gen_ai.operation.name", "chat", 4);
+    if (plen) gen_str(a, kn, v, "gen_ai.provider.name", provider, plen);
     if (u.model_len) {
-      gen_str(a, v, "gen_ai.request.model", u.model, u.model_len);
-      gen_str(a, v, "gen_ai.response.model", u.model, u.model_len);
+      gen_str(a, kn, v, "gen_ai.request.model", u.model, u.model_len);
+      gen_str(a, kn, v, "gen_ai.response.model", u.model, u.model_len);
     }
-    it = meta(v, "response_id");
-    if (it && vt_value_type(it) == VT_STR) {
-      s = vt_value_str(it, &n);
-      gen_str(a, v, "gen_ai.response.id", s, n);
+    if (kn->response_id && vt_value_type(kn->response_id) == VT_STR) {
+      s = vt_value_str(kn->response_id, &n);
+      gen_str(a, kn, v, "gen_ai.response.id", s, n);
     }
-    it = meta(v, "finish_reasons");
-    if (it && vt_value_type(it) == VT_ARR && !meta(v, "gen_ai.response.finish_reasons"))
-      attr_item(a, "gen_ai.response.finish_reasons", 30, it);
-    if (vt_value_is_int(meta(v, "input_tokens"), NULL) ||
-        vt_value_is_int(meta(v, "cache_read_tokens"), NULL) ||
-        vt_value_is_int(meta(v, "cache_write_tokens"), NULL))
-      gen_int(a, v, "gen_ai.usage.input_tokens", u.input + u.cache_read + u.cache_write);
-    if (vt_value_is_int(meta(v, "output_tokens"), NULL))
-      gen_int(a, v, "gen_ai.usage.output_tokens", u.output);
-    if (vt_value_is_int(meta(v, "cache_read_tokens"), NULL))
-      gen_int(a, v, "gen_ai.usage.cache_read.input_tokens", u.cache_read);
-    if (vt_value_is_int(meta(v, "cache_write_tokens"), NULL)) {
-      gen_int(a, v, "gen_ai.usage.cache_write.input_tokens", u.cache_write);
-      gen_int(a, v, "gen_ai.usage.cache_creation.input_tokens", u.cache_write);
+    if (kn->finish_reasons && vt_value_type(kn->finish_reasons) == VT_ARR &&
+        !(kn->genai && meta(v, "gen_ai.response.finish_reasons")))
+      attr_item(a, "gen_ai.response.finish_reasons", 30, kn->finish_reasons);
+    if (vt_value_is_int(kn->input, NULL) || vt_value_is_int(kn->cache_read, NULL) ||
+        vt_value_is_int(kn->cache_write, NULL))
+      gen_int(a, kn, v, "gen_ai.usage.input_tokens", u.input + u.cache_read + u.cache_write);
+    if (vt_value_is_int(kn->output, NULL))
+      gen_int(a, kn, v, "gen_ai.usage.output_tokens", u.output);
+    if (vt_value_is_int(kn->cache_read, NULL))
+      gen_int(a, kn, v, "gen_ai.usage.cache_read.input_tokens", u.cache_read);
+    if (vt_value_is_int(kn->cache_write, NULL)) {
+      gen_int(a, kn, v, "gen_ai.usage.cache_write.input_tokens", u.cache_write);
+      gen_int(a, kn, v, "gen_ai.usage.cache_creation.input_tokens", u.cache_write);
     }
   } else if (v->kind == VT_TOOL_CALL) {
-    gen_str(a, v, "gen_ai.operation.name", "execute_tool", 12);
-    it = meta(v, "tool_name");
-    if (it && vt_value_type(it) == VT_STR) {
-      s = vt_value_str(it, &n);
-      gen_str(a, v, "gen_ai.tool.name", s, n);
+    gen_str(a, kn, v, "gen_ai.operation.name", "execute_tool", 12);
+    if (kn->tool_name && vt_value_type(kn->tool_name) == VT_STR) {
+      s = vt_value_str(kn->tool_name, &n);
+      gen_str(a, kn, v, "gen_ai.tool.name", s, n);
     } else {
-      gen_str(a, v, "gen_ai.tool.name", v->name, v->name_len);
+      gen_str(a, kn, v, "gen_ai.tool.name", v->name, v->name_len);
     }
   }
 }
 
 /* Is the span's status the error one (status = "error" in its metadata)? */
-static int failed(const vt_span_view *v) {
-  const vt_value *status = meta(v, "status");
+static int failed(const known *kn) {
   size_t n;
   const char *s;
-  if (!status || vt_value_type(status) != VT_STR) return 0;
-  s = vt_value_str(status, &n);
+  if (!kn->status || vt_value_type(kn->status) != VT_STR) return 0;
+  s = vt_value_str(kn->status, &n);
   return n == 5 && memcmp(s, "error", 5) == 0;
 }
 
 /* error.type on a span that ended in error (the conventions' recording of
  * errors): the metadata's own error.type, else the type of its last
  * exception event, else the conventions' fallback _OTHER. */
-static void error_type(attrs *a, const vt_span_view *v) {
+static void error_type(attrs *a, const vt_span_view *v, const known *kn) {
   size_t i, n;
   const char *s;
-  if (!failed(v) || meta(v, "error.type")) return;
+  if (!failed(kn) || kn->error_type) return;
   for (i = v->nevents; i-- > 0;) {
     const vt_event *e = &v->events[i];
     const vt_value *t;
@@ -333,11 +370,18 @@ static void put_nanos(vt_buf *b, const char *key, int64_t ns) {
 
 void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
   attrs a;
+  known kn;
   size_t i, nev, dropped_links = 0;
   vt_buf_puts(b, "{\"traceId\":\"");
-  {
-    char th[32];
-    vt_hex(x->trace, 16, th);
+  { /* the trace id is the same span after span: its hex is kept per thread */
+    static __thread unsigned char last[16];
+    static __thread char th[32];
+    static __thread int have;
+    if (!have || memcmp(last, x->trace, 16) != 0) {
+      memcpy(last, x->trace, 16);
+      vt_hex(x->trace, 16, th);
+      have = 1;
+    }
     vt_buf_put(b, th, 32);
   }
   vt_buf_puts(b, "\",\"spanId\":\"");
@@ -363,9 +407,10 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
   a.b = b;
   a.max = x->limits.attribute_count;
   a.limit = x->limits.attribute_value_length;
+  scan(v->metadata, &kn);
   attr_str(&a, "vmtrace.kind", vt_kind_name((int)v->kind), strlen(vt_kind_name((int)v->kind)));
-  genai(&a, v);
-  error_type(&a, v);
+  genai(&a, v, &kn);
+  error_type(&a, v, &kn);
   attr_object(&a, v->metadata);
   vt_buf_putc(b, ']');
   if (a.dropped) {
@@ -411,8 +456,8 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
     vt_buf_puts(b, ",\"droppedLinksCount\":");
     vt_buf_put_u64(b, dropped_links);
   }
-  if (failed(v)) { /* status ERROR with the message */
-    const vt_value *msg = meta(v, "error");
+  if (failed(&kn)) { /* status ERROR with the message */
+    const vt_value *msg = kn.error;
     vt_buf_puts(b, ",\"status\":{\"code\":2");
     if (msg && vt_value_type(msg) == VT_STR) {
       size_t n;

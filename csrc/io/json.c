@@ -68,7 +68,18 @@ static void write_str(vt_buf *b, const char *s, size_t len, int html) {
   const unsigned char *p = (const unsigned char *)s;
   unsigned char bit = html ? 2 : 1;
   size_t i = 0;
-  vt_buf_putc(b, '"');
+  if (len + 2 < b->cap - b->n) { /* room: copy while scanning, the common case */
+    char *o = b->p + b->n;
+    *o++ = '"';
+    while (i < len && (plain_tab[p[i]] & bit)) o[i] = (char)p[i], i++;
+    b->n += 1 + i;
+    if (i == len) {
+      b->p[b->n++] = '"';
+      return;
+    }
+  } else {
+    vt_buf_putc(b, '"');
+  }
   while (i < len) {
     unsigned char c;
     size_t n, bad, j = i;

@@ -25,6 +25,8 @@
 #include <cjson/cJSON.h>
 
 #include "vmtrace.h"
+#include "io/buf.h"
+#include "io/json.h"
 #include "tap.h"
 
 #define MS INT64_C(1000000) /* nanoseconds in a millisecond */
@@ -372,6 +374,74 @@ static void m_free(void *p) {
 }
 
 static const vt_allocator measuring = {m_malloc, m_realloc, m_free};
+
+/* ---- the output buffer's writers (every export goes through them) ----------------- */
+
+/* Decimal and hex digits as printf writes them, and JSON strings the same
+ * whether the buffer has room (the copy-while-scanning path) or not. */
+TEST(test_buf_writers) {
+  static const uint64_t edge[] = {0, 1, 9, 10, 99, 100, 101, 999, 1000, 99999999, 100000000,
+                                  1700000000123456789ULL, 9999999999999999999ULL,
+                                  10000000000000000000ULL, UINT64_MAX};
+  static const char *strs[] = {"", "plain", "a\"b", "\\", "tab\there", "\x01\x1f", "caf\xc3\xa9",
+                               "bad\xff\xfe", "</script>&", "\xe2\x80\xa8", "long plain text without escapes"};
+  uint64_t x = 88172645463325252ULL;
+  char want[32];
+  size_t i, k;
+  for (i = 0; i < sizeof edge / sizeof *edge + 20000; i++) {
+    vt_buf b;
+    uint64_t v;
+    if (i < sizeof edge / sizeof *edge) {
+      v = edge[i];
+    } else { /* xorshift, every magnitude */
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      v = x >> (x % 64);
+    }
+    vt_buf_init(&b);
+    vt_buf_put_u64(&b, v);
+    snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+    if (b.n != strlen(want) || memcmp(b.p, want, b.n) != 0) {
+      CHECK_MEM(b.p, b.n, want, strlen(want));
+      vt_buf_free(&b);
+      break;
+    }
+    b.n = 0;
+    vt_buf_put_hex64(&b, v);
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)v);
+    if (b.n != 16 || memcmp(b.p, want, 16) != 0) {
+      CHECK_MEM(b.p, b.n, want, 16);
+      vt_buf_free(&b);
+      break;
+    }
+    vt_buf_free(&b);
+  }
+  CHECK(i == sizeof edge / sizeof *edge + 20000);
+  for (k = 0; k < 2; k++)
+    for (i = 0; i < sizeof strs / sizeof *strs; i++) {
+      vt_buf roomy, tight;
+      vt_buf_init(&roomy);
+      vt_buf_grow(&roomy, 4096);
+      vt_buf_init(&tight); /* grows a byte at a time: never the copying path */
+      if (k) vt_json_write_str_html(&roomy, strs[i], strlen(strs[i]));
+      else vt_json_write_str(&roomy, strs[i], strlen(strs[i]));
+      tight.cap = 0;
+      if (k) vt_json_write_str_html(&tight, strs[i], strlen(strs[i]));
+      else vt_json_write_str(&tight, strs[i], strlen(strs[i]));
+      CHECK_MEM(roomy.p, roomy.n, tight.p, tight.n);
+      vt_buf_free(&roomy);
+      vt_buf_free(&tight);
+    }
+  {
+    vt_buf b;
+    vt_buf_init(&b);
+    vt_json_write_str(&b, "a\"b\xff</", 6);
+    CHECK_MEM(b.p, b.n, "\"a\\\"b\xef\xbf\xbd</\"", 11);
+    b.n = 0;
+    vt_json_write_str_html(&b, "</&", 3);
+    CHECK_MEM(b.p, b.n, "\"\\u003c/\\u0026\"", 15);
+    vt_buf_free(&b);
+  }
+}
 
 /* ---- status words ------------------------------------------------------------ */
 
@@ -4168,6 +4238,7 @@ TEST(test_import_sparse_id_memory) {
 }
 
 static const tap_test tests[] = {
+    TAP_ENTRY(test_buf_writers),
     TAP_ENTRY(test_status_words),
     TAP_ENTRY(test_kind_names),
     TAP_ENTRY(test_format_weight_sampler_names),
