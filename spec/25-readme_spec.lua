@@ -3,6 +3,7 @@
 -- under, and a block that fails fails its test.
 --
 --   lua   run by a child lua5.4 with LUA_PATH/LUA_CPATH at this checkout
+--         (the module paths of the busted process, made absolute)
 --   c     compiled as the Makefile builds examples/host.c (csrc/vmtrace.h,
 --         build/libvmtrace.a, Lua, -lcjson -luuid -lm; -Werror), then run
 --   sh    run by `sh -e` (PATH begins with bin/, so `vmtrace` is the command)
@@ -137,8 +138,16 @@ end
 ---------------------------------------------------------------------------
 
 local DIR -- the work directory
-local LUA_ENV = ("LUA_PATH=%s LUA_CPATH=%s"):format(
-  q(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"), q(ROOT .. "/build/?.so;;"))
+
+-- This process's module paths, made absolute (the blocks run elsewhere): a
+-- child finds the build this suite tests (build/, or build/asan/ under
+-- make asan, whose runtime the children inherit through LD_PRELOAD).
+local function absolute(paths)
+  return (paths:gsub("[^;]+", function(t)
+    if t:sub(1, 1) ~= "/" and t:sub(1, 2) ~= "./" then return ROOT .. "/" .. t end
+  end))
+end
+local LUA_ENV = ("LUA_PATH=%s LUA_CPATH=%s"):format(q(absolute(package.path)), q(absolute(package.cpath)))
 
 local function sh_out(cmd)
   local code, out = helper.run(cmd)
@@ -157,11 +166,28 @@ local function c_flags()
   return C_FLAGS, C_LIBS
 end
 
+-- The settings vmtrace reads from the environment are not this run's to
+-- give the blocks: `env -u` for each one set (OTEL_*, TRACEPARENT, TRACESTATE).
+local UNSET
+local function unset()
+  if not UNSET then
+    local _, vars = helper.run("env")
+    local names = {}
+    for name in vars:gmatch("%f[^\n%z]([%w_]+)=") do
+      if name:match("^OTEL_") or name == "TRACEPARENT" or name == "TRACESTATE" then
+        names[#names + 1] = "-u " .. name
+      end
+    end
+    UNSET = table.concat(names, " ")
+  end
+  return UNSET
+end
+
 --- Runs a shell command line in DIR with a timeout: {code, out, err}.
 local function run_in_dir(cmd, env)
   local out, err = DIR .. "/.out", DIR .. "/.err"
-  local full = ("cd %s && env PATH=%s %s %s timeout -k 5 %d %s >%s 2>%s"):format(
-    q(DIR), q(ROOT .. "/bin:" .. os.getenv("PATH")), LUA_ENV, env or "", TIMEOUT, cmd, q(out), q(err))
+  local full = ("cd %s && env %s PATH=%s %s %s timeout -k 5 %d %s >%s 2>%s"):format(
+    q(DIR), unset(), q(ROOT .. "/bin:" .. os.getenv("PATH")), LUA_ENV, env or "", TIMEOUT, cmd, q(out), q(err))
   local _, _, code = os.execute(full)
   return { code = code, out = helper.try_read(out) or "", err = helper.try_read(err) or "" }
 end
@@ -216,11 +242,12 @@ local function run_block(b, i)
       r = run_in_dir("lua5.4 " .. name .. ".lua", env)
     elseif b.tag == "sh" then
       write(DIR .. "/" .. name .. ".sh", b.body)
-      r = run_in_dir("sh -e " .. name .. ".sh", env)
+      -- the command and the compiler as a user runs them: no sanitizer preloaded
+      r = run_in_dir("env -u LD_PRELOAD sh -e " .. name .. ".sh", env)
     elseif b.tag == "c" then
       local flags, libs = c_flags()
       write(DIR .. "/" .. name .. ".c", b.body)
-      local cc = run_in_dir(("cc %s -o %s %s %s"):format(flags, name, name .. ".c", libs))
+      local cc = run_in_dir(("env -u LD_PRELOAD cc %s -o %s %s %s"):format(flags, name, name .. ".c", libs))
       assert(cc.code == 0, explain("the block does not compile", cc))
       r = run_in_dir("./" .. name, env)
     end
