@@ -393,6 +393,23 @@ describe("README.md tells the truth about", function()
     assert.same({}, missing)
   end)
 
+  it("every file it names in backquotes (each exists)", function()
+    local TOP = { csrc = true, lua = true, bin = true, spec = true, tests = true, bench = true,
+                  examples = true, tools = true, report = true, docs = true, rockspec = true, [".ci"] = true }
+    local missing, seen = {}, {}
+    for path in README:gmatch("`([%w_.]+/[%w_./-]*)`") do
+      local top = path:match("^([^/]+)/")
+      if TOP[top] and not seen[path] then
+        seen[path] = true
+        local f = io.open(ROOT .. "/" .. path, "r")
+        if f then f:close() else missing[#missing + 1] = path end
+      end
+    end
+    table.sort(missing)
+    assert.same({}, missing)
+    assert.is_true(next(seen) ~= nil)
+  end)
+
   it("the layout (each directory and source file is named in the Layout section)", function()
     local layout = README:match("\n## Layout\n(.-)\n## ")
     assert(layout, "README.md has no Layout section")
