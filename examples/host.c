@@ -29,8 +29,11 @@ int main(void) {
   vt_vb_free(&bytes);
   vt_collector_finish(c, id, NULL);
 
-  if (luaL_dostring(L, "print(require('vmtrace.core').summary())") != LUA_OK)
+  if (luaL_dostring(L, "print(require('vmtrace.core').summary())") != LUA_OK) {
     fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    lua_close(L);
+    return 1;
+  }
   lua_close(L);
   return 0;
 }
