@@ -105,6 +105,42 @@ print("first=" .. after[1] .. "\nlast=" .. after[5] .. "\nnames=" .. vmtrace.sta
   end)
 end)
 
+describe("bounded memory with big metadata", function()
+  lazy_setup(function()
+    local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")
+    TMP = out:gsub("%s+$", "")
+  end)
+  lazy_teardown(function()
+    if TMP and TMP:match("^/tmp/vmtrace%-reliability%.") then os.execute("rm -rf " .. q(TMP)) end
+  end)
+
+  it("under max_spans memory follows the spans kept: 1,500 spans of 1 MiB each, 10 kept", function()
+    -- big metadata lived in the span's chunk (4,096 spans) until all of it
+    -- went: 1.5 GB here; now each span's big regions go with the span
+    local r = ok_child(child(RSS .. [[
+vmtrace.enable()
+vmtrace.configure { max_spans = 10 }
+local big = ("x"):rep(1 << 20)
+local before = rss()
+for i = 1, 1500 do
+  local id = vmtrace.start("fn_call", "s")
+  vmtrace.set_metadata(id, "blob", big)
+  vmtrace.record_event(id, "e", { blob = big })
+  vmtrace.finish(id)
+end
+collectgarbage() collectgarbage()
+local kept = vmtrace.spans()
+print("grew=" .. (rss() - before) .. "\ndropped=" .. vmtrace.dropped() .. "\nkept=" .. #kept ..
+  "\nblob=" .. #kept[10].metadata.blob .. "\nevent=" .. #kept[10].events[1].attributes.blob)
+]], { timeout = 120 }))
+    assert.same({ "1490", "10", tostring(1 << 20), tostring(1 << 20) },
+      { r.dropped, r.kept, r.blob, r.event })
+    if helper.MEASURES_MEMORY then
+      assert.is_true(tonumber(r.grew) < 100 * 1024, "RSS grew " .. r.grew .. " kB")
+    end
+  end)
+end)
+
 describe("reading files back", function()
   lazy_setup(function()
     local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")

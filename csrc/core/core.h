@@ -55,6 +55,7 @@ typedef struct vt_extra {
   uint32_t nevents, capevents;
   int64_t wall_ns;      /* start in unix ns, when VT_F_WALL */
   int64_t mock_mono_ms; /* mock monotonic clock at start, when VT_F_MOCK */
+  struct vt_block *big; /* the span's own big allocations, freed with it */
 } vt_extra;
 
 /* One span, open or completed: 48 bytes. */

@@ -32,24 +32,8 @@ vt_slot *vt_slot_of(const vt_collector *c, vt_id id) {
   return s->state != VT_FREE ? s : NULL;
 }
 
-void *vt_arena_alloc(vt_collector *c, vt_id id, size_t n) {
-  vt_chunk *ch = c->chunks[(id - 1) >> VT_CHUNK_BITS];
+static void *small_alloc(vt_chunk *ch, size_t n) {
   vt_block *b = ch->arena;
-  if (n > SIZE_MAX - BLOCK_SIZE) return NULL;
-  n = (n + 15) & ~(size_t)15;
-  if (n > BLOCK_SIZE / 4) { /* big: a block of its own, behind the current one */
-    vt_block *own = vt_malloc(BLOCK_DATA + n);
-    if (!own) return NULL;
-    own->used = own->cap = n;
-    if (b) {
-      own->next = b->next;
-      b->next = own;
-    } else {
-      own->next = NULL;
-      ch->arena = own;
-    }
-    return (char *)own + BLOCK_DATA;
-  }
   if (!b || b->cap - b->used < n) {
     vt_block *nb = vt_malloc(BLOCK_DATA + BLOCK_SIZE);
     if (!nb) return NULL;
@@ -60,6 +44,54 @@ void *vt_arena_alloc(vt_collector *c, vt_id id, size_t n) {
   }
   b->used += n;
   return (char *)b + BLOCK_DATA + b->used - n;
+}
+
+/* n bytes for span id. Small ones come from its chunk's arena, freed with
+ * the chunk (when all 4,096 spans of it are gone); a big one is a block of
+ * its own on the span's list, freed with the span: under max_spans, memory
+ * follows the spans kept, however much metadata each one carries. */
+void *vt_arena_alloc(vt_collector *c, vt_id id, size_t n) {
+  vt_chunk *ch = c->chunks[(id - 1) >> VT_CHUNK_BITS];
+  vt_slot *s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
+  vt_block *own;
+  if (n > SIZE_MAX - BLOCK_SIZE) return NULL;
+  n = (n + 15) & ~(size_t)15;
+  if (n <= BLOCK_SIZE / 4) return small_alloc(ch, n);
+  if (!s->x) { /* the list lives in the span's extra */
+    size_t xs = (sizeof(vt_extra) + 15) & ~(size_t)15;
+    if (!(s->x = small_alloc(ch, xs))) return NULL;
+    memset(s->x, 0, sizeof *s->x);
+  }
+  if (!(own = vt_malloc(BLOCK_DATA + n))) return NULL;
+  own->used = own->cap = n;
+  own->next = s->x->big;
+  s->x->big = own;
+  return (char *)own + BLOCK_DATA;
+}
+
+/* Give back p, from vt_arena_alloc for span id, when it was a big one (a
+ * small one stays in the arena until its chunk goes). */
+static void arena_drop(vt_slot *s, void *p) {
+  vt_block **pb;
+  if (!p || !s->x) return;
+  for (pb = &s->x->big; *pb; pb = &(*pb)->next)
+    if ((char *)*pb + BLOCK_DATA == (char *)p) {
+      vt_block *b = *pb;
+      *pb = b->next;
+      vt_free(b);
+      return;
+    }
+}
+
+static void big_free(vt_slot *s) {
+  vt_block *b;
+  if (!s->x) return;
+  for (b = s->x->big; b;) {
+    vt_block *next = b->next;
+    vt_free(b);
+    b = next;
+  }
+  s->x->big = NULL;
 }
 
 static void chunk_free(vt_chunk *ch) {
@@ -79,6 +111,7 @@ static void slot_release(vt_collector *c, vt_id id, vt_slot *s) {
   vt_chunk *ch = c->chunks[k];
   vt_names_release(&c->names, s->name);
   if (s->smeta) vt_names_release(&c->names, s->smeta - 1);
+  big_free(s);
   memset(s, 0, sizeof *s);
   if (--ch->live == 0 && c->next_id > (vt_id)(k + 1) * VT_CHUNK_SIZE) {
     chunk_free(ch);
@@ -287,6 +320,7 @@ static void clear_spans(vt_collector *c) {
       if (ch->s[i].state != VT_FREE) {
         vt_names_release(&c->names, ch->s[i].name);
         if (ch->s[i].smeta) vt_names_release(&c->names, ch->s[i].smeta - 1);
+        big_free(&ch->s[i]);
       }
     chunk_free(ch);
   }
@@ -530,6 +564,7 @@ static int meta_room(vt_collector *c, vt_id id, vt_slot *s, size_t need) {
   if (!(m = vt_arena_alloc(c, id, cap))) return 0;
   if (x->meta) {
     memcpy(m, x->meta, OBJ_HEAD + rd32(x->meta + 5));
+    arena_drop(s, x->meta); /* a big region outgrown goes at once */
   } else {
     memset(m, 0, OBJ_HEAD);
     m[0] = VT_OBJ;
@@ -856,6 +891,7 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name, size_
     vt_event *e = vt_arena_alloc(c, id, (size_t)cap * sizeof *e);
     if (!e) return VT_ENOMEM;
     if (x->nevents) memcpy(e, x->events, x->nevents * sizeof *e);
+    arena_drop(s, x->events);
     x->events = e;
     x->capevents = cap;
   }
