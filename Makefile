@@ -179,6 +179,11 @@ fuzz: deps
 bench: deps
 	@$(MAKE) --no-print-directory all build/benchfloor.so
 	$(RUN_ENV) $(LUA) bench/bench.lua
+	@echo "== the same figures on the module luarocks installs (a clean copy, into build/rocktree)"
+	@rm -rf build/rocktree && tools/install_rock.sh $(CURDIR)/build/rocktree >build/rocktree.log 2>&1 \
+	  || { tail -n 20 build/rocktree.log; exit 1; }
+	@eval "$$(luarocks --lua-version=5.4 --tree=$(CURDIR)/build/rocktree path)" && \
+	  VMTRACE_BENCH_INSTALLED=1 $(LUA) bench/bench.lua --quick
 	$(RUN_ENV) $(LUA) bench/auto.lua
 	@if [ -x /usr/bin/chromium ] && [ -d build/npm/node_modules/puppeteer-core ]; then \
 	  echo "== the HTML report in headless Chromium (tests/browser/ready_bench.js, vmtrace's writer)"; \
