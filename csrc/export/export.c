@@ -190,7 +190,10 @@ int vt_export_otlp(const vt_collector *c, const vt_export_opts *o, vt_buf *b) {
   vt_trace_info t;
   size_t i, n = vt_collector_count(c);
   vt_collector_trace_info(c, &t);
+  vt_otlp_memo memo;
   vt_otlp_ctx_of(&t, &o->limits, &x);
+  memset(&memo, 0, sizeof memo);
+  x.memo = &memo;
   vt_otlp_write_head(b, o, t.dropped);
   for (i = 0; i < n && !b->failed; i++) {
     vt_span_view v;

@@ -27,8 +27,18 @@ int vt_idmap_put(vt_idmap *m, vt_id id, uint32_t v); /* 0 when out of memory */
 void vt_write_span_json(vt_buf *b, const vt_trace_info *t, const vt_span_view *v);
 
 /* OTLP/JSON, in pieces, for the file export and the exporter thread. */
+/* What a writer of many spans keeps from one span to the next: the digits
+ * of the last timestamp above its last eight (spans come close in time). */
+typedef struct vt_otlp_memo {
+  uint64_t hi;  /* ns / 10^8 of the last timestamp (0: none yet) */
+  size_t hi_n;
+  char hi_s[24];
+} vt_otlp_memo;
+
 typedef struct vt_otlp_ctx {
   unsigned char trace[16];
+  char trace_hex[32]; /* the same, as every span writes it */
+  vt_otlp_memo *memo;  /* the writer's own (NULL: none), not part of the trace */
   uint64_t salt, remote_parent;
   vt_limits limits;
   const char *tracestate; /* each span's traceState (NULL or "": none); points

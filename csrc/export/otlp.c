@@ -134,6 +134,20 @@ static void attr_int_n(attrs *a, const char *k, size_t kl, int64_t v) {
   PUTL(a->b, "\"}}");
 }
 
+/* A value known to need no escaping (a kind's name, a conventions' word). */
+static void attr_plain_n(attrs *a, const char *k, size_t kl, const char *v, size_t vlen) {
+  if (a->limit && vlen > a->limit) { /* cut by the limit: the general way */
+    attr_str_n(a, k, kl, v, vlen);
+    return;
+  }
+  if (!attr_begin(a)) return;
+  PUTL(a->b, "{\"key\":\"");
+  vt_buf_put(a->b, k, kl);
+  PUTL(a->b, "\",\"value\":{\"stringValue\":\"");
+  vt_buf_put(a->b, v, vlen);
+  PUTL(a->b, "\"}}");
+}
+
 /* k is a string literal (its length known at compile time). */
 #define attr_str(a, k, v, n) attr_str_n(a, k, sizeof k - 1, v, n)
 #define attr_int(a, k, v) attr_int_n(a, k, sizeof k - 1, v)
@@ -235,10 +249,12 @@ static void genai(attrs *a, const vt_span_view *v, const known *kn) {
     plen = u.provider_len;
     provider = otel_provider(u.provider, &plen);
     /* Gemini's generateContent is an operation of its own in the conventions */
-    if (is(provider, plen, "gcp.gemini") || is(provider, plen, "gcp.vertex_ai"))
-      gen_str(a, kn, v, "gen_ai.operation.name", "generate_content", 16);
-    else
-      gen_str(a, kn, v, "gen_ai.operation.name", "chat", 4);
+    if (!kn->genai || !meta(v, "gen_ai.operation.name")) {
+      if (is(provider, plen, "gcp.gemini") || is(provider, plen, "gcp.vertex_ai"))
+        attr_plain_n(a, "gen_ai.operation.name", 21, "generate_content", 16);
+      else
+        attr_plain_n(a, "gen_ai.operation.name", 21, "chat", 4);
+    }
     if (plen) gen_str(a, kn, v, "gen_ai.provider.name", provider, plen);
     if (u.model_len) {
       gen_str(a, kn, v, "gen_ai.request.model", u.model, u.model_len);
@@ -263,7 +279,8 @@ static void genai(attrs *a, const vt_span_view *v, const known *kn) {
       gen_int(a, kn, v, "gen_ai.usage.cache_creation.input_tokens", u.cache_write);
     }
   } else if (v->kind == VT_TOOL_CALL) {
-    gen_str(a, kn, v, "gen_ai.operation.name", "execute_tool", 12);
+    if (!kn->genai || !meta(v, "gen_ai.operation.name"))
+      attr_plain_n(a, "gen_ai.operation.name", 21, "execute_tool", 12);
     if (kn->tool_name && vt_value_type(kn->tool_name) == VT_STR) {
       s = vt_value_str(kn->tool_name, &n);
       gen_str(a, kn, v, "gen_ai.tool.name", s, n);
@@ -361,10 +378,38 @@ static size_t links(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
   return dropped;
 }
 
-static void put_nanos(vt_buf *b, const char *key, int64_t ns) {
+/* A timestamp (ns since 1970: 19 digits) as a decimal string. With a memo,
+ * the digits above the last eight are those of the span before (spans come
+ * close in time) and only the last eight are converted. */
+static void put_nanos(vt_buf *b, vt_otlp_memo *m, const char *key, int64_t ns) {
+  static const char d2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                           "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                           "8081828384858687888990919293949596979899";
+  uint64_t u = ns < 0 ? 0 : (uint64_t)ns, hi = u / 100000000;
+  uint32_t lo = (uint32_t)(u % 100000000);
+  char d[8];
+  int i;
   vt_buf_puts(b, key);
   vt_buf_putc(b, '"');
-  vt_buf_put_u64(b, ns < 0 ? 0 : (uint64_t)ns);
+  if (!m || !hi) {
+    vt_buf_put_u64(b, u);
+  } else {
+    if (hi != m->hi) {
+      vt_buf t;
+      vt_buf_init(&t);
+      t.p = m->hi_s;
+      t.cap = sizeof m->hi_s;
+      vt_buf_put_u64(&t, hi); /* at most 12 digits: it fits, never grows */
+      m->hi_n = t.n;
+      m->hi = hi;
+    }
+    for (i = 6; i >= 0; i -= 2, lo /= 100) {
+      d[i] = d2[2 * (lo % 100)];
+      d[i + 1] = d2[2 * (lo % 100) + 1];
+    }
+    vt_buf_put(b, m->hi_s, m->hi_n);
+    vt_buf_put(b, d, 8);
+  }
   vt_buf_putc(b, '"');
 }
 
@@ -373,17 +418,7 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
   known kn;
   size_t i, nev, dropped_links = 0;
   vt_buf_puts(b, "{\"traceId\":\"");
-  { /* the trace id is the same span after span: its hex is kept per thread */
-    static __thread unsigned char last[16];
-    static __thread char th[32];
-    static __thread int have;
-    if (!have || memcmp(last, x->trace, 16) != 0) {
-      memcpy(last, x->trace, 16);
-      vt_hex(x->trace, 16, th);
-      have = 1;
-    }
-    vt_buf_put(b, th, 32);
-  }
+  vt_buf_put(b, x->trace_hex, 32);
   vt_buf_puts(b, "\",\"spanId\":\"");
   vt_buf_put_hex64(b, vt_otel_span_id(x->salt, v->id));
   vt_buf_putc(b, '"');
@@ -400,15 +435,15 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
   vt_json_write_str(b, v->name, v->name_len);
   vt_buf_puts(b, ",\"kind\":");
   vt_buf_put_i64(b, otel_kind(v->kind));
-  put_nanos(b, ",\"startTimeUnixNano\":", v->start_unix_ns);
-  put_nanos(b, ",\"endTimeUnixNano\":", v->start_unix_ns + v->duration_ns);
+  put_nanos(b, x->memo, ",\"startTimeUnixNano\":", v->start_unix_ns);
+  put_nanos(b, x->memo, ",\"endTimeUnixNano\":", v->start_unix_ns + v->duration_ns);
   vt_buf_puts(b, ",\"attributes\":[");
   memset(&a, 0, sizeof a);
   a.b = b;
   a.max = x->limits.attribute_count;
   a.limit = x->limits.attribute_value_length;
   scan(v->metadata, &kn);
-  attr_str(&a, "vmtrace.kind", vt_kind_name((int)v->kind), strlen(vt_kind_name((int)v->kind)));
+  attr_plain_n(&a, "vmtrace.kind", 12, vt_kind_name((int)v->kind), strlen(vt_kind_name((int)v->kind)));
   genai(&a, v, &kn);
   error_type(&a, v, &kn);
   attr_object(&a, v->metadata);
@@ -425,7 +460,7 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
       const vt_event *e = &v->events[i];
       attrs ea;
       if (i) vt_buf_putc(b, ',');
-      put_nanos(b, "{\"timeUnixNano\":", e->time_unix_ns);
+      put_nanos(b, x->memo, "{\"timeUnixNano\":", e->time_unix_ns);
       vt_buf_puts(b, ",\"name\":");
       vt_json_write_str(b, e->name, e->name_len);
       vt_buf_puts(b, ",\"attributes\":[");
@@ -472,6 +507,8 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
 
 void vt_otlp_ctx_of(const vt_trace_info *t, const vt_limits *limits, vt_otlp_ctx *x) {
   memcpy(x->trace, t->trace_bytes, 16);
+  vt_hex(x->trace, 16, x->trace_hex);
+  x->memo = NULL;
   x->salt = t->span_salt;
   x->remote_parent = t->remote_parent;
   x->tracestate = t->tracestate;

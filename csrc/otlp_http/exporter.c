@@ -405,12 +405,15 @@ static int write_batch(vt_otlp *x, size_t tail, size_t n, vt_buf *b, scratch *s)
     const rec *r = x->ring[(tail + i) & (x->cap - 1)];
     if (r->dropped > dropped) dropped = r->dropped;
   }
+  vt_otlp_memo memo;
+  memset(&memo, 0, sizeof memo);
   vt_otlp_write_head(b, &x->opts, dropped + __atomic_load_n(&x->dropped, __ATOMIC_RELAXED));
   for (i = 0; i < n && !b->failed; i++) {
     const rec *r = x->ring[(tail + i) & (x->cap - 1)];
     vt_span_view v;
     vt_otlp_ctx ctx;
     if (!unpack(r, &v, &ctx, s)) return 0;
+    ctx.memo = &memo;
     vt_buf_put(b, i ? ",\n" : "\n", i ? 2 : 1);
     vt_otlp_write_span(b, &ctx, &v);
   }
