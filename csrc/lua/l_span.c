@@ -732,15 +732,16 @@ static int l_span(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, S->inert_ref);
     return 1;
   }
-  lua_settop(L, 3);
+  if (lua_gettop(L) < 3) lua_pushnil(L); /* the options at 3 (the common case: none) */
+  else lua_settop(L, 3);
   h = lua_newuserdatauv(L, sizeof *h, 0); /* no metatable (no finalizer) until whole */
   h->gen = vt_collector_generation(S->c);
   h->id = start_span(L, S, "span", k, 0);
   h->closed = h->id == 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->id ? S->span_mt_ref : S->closed_mt_ref);
   lua_setmetatable(L, 4);
-  lua_settop(L, 4);
-  return 1;
+  if (VT_UNLIKELY(lua_gettop(L) != 4)) lua_settop(L, 4); /* (sinks called meanwhile) */
+  return 1; /* the handle */
 }
 
 static int l_span_index(lua_State *L) {
