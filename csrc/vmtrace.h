@@ -149,7 +149,7 @@ void vt_vb_key(vt_vb *b, const char *s, size_t len);
 void vt_vb_end(vt_vb *b);
 void vt_vb_copy(vt_vb *b, const vt_value *v); /* a whole value */
 const vt_value *vt_vb_value(const vt_vb *b);
-/* A copy of a value (vt_free it), or NULL. */
+/* A copy of a value (vt_free it), or NULL (out of memory, or v is NULL). */
 vt_value *vt_value_dup(const vt_value *v);
 
 /* ---- collectors -------------------------------------------------------------- */
@@ -283,12 +283,15 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns);
 #define VT_META_IF_ABSENT 1u /* only when the key is missing (VT_EEXIST) */
 #define VT_META_DONE 2u      /* completed spans take it too */
 /* Set a metadata key of an open span (with VT_META_DONE, or IF_ABSENT, of a
- * completed one too). VT_ENOTFOUND, VT_EEXIST, VT_ELIMIT, VT_ENOMEM. */
+ * completed one too). VT_ENOTFOUND, VT_EEXIST, VT_ELIMIT, VT_ENOMEM. A NULL
+ * value (what vt_vb_value gives once building failed) is VT_ENOMEM, and
+ * nothing changes: a host may pass vt_vb_value(&b) straight on. */
 int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
                               size_t key_len, const vt_value *value,
                               unsigned flags);
 /* Set every key of the object `obj` (open or completed span), replacing
- * keys it has. All or nothing. */
+ * keys it has. All or nothing: VT_ENOTFOUND, VT_EINVAL (obj is no object),
+ * VT_ELIMIT, VT_ENOMEM (also for a NULL obj, as vt_collector_set_metadata). */
 int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj);
 /* Append an event to an open span (VT_ENOTFOUND otherwise). */
 int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,

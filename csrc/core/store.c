@@ -597,6 +597,7 @@ int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key, size_t
                               const vt_value *value, unsigned flags) {
   vt_slot *s = vt_slot_of(c, id);
   int rc;
+  if (!value) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s || (s->state != VT_OPEN && !(flags & (VT_META_DONE | VT_META_IF_ABSENT))))
     return VT_ENOTFOUND;
   rc = meta_put(c, id, s, key, key_len, value, flags);
@@ -635,6 +636,7 @@ static int merge(vt_collector *c, vt_id id, vt_slot *s, const vt_value *obj) {
 int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj) {
   vt_slot *s = vt_slot_of(c, id);
   int rc;
+  if (!obj) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s) return VT_ENOTFOUND;
   rc = merge(c, id, s, obj);
   if (rc == VT_OK && s->state == VT_DONE && vt_value_count(obj)) FIRE(c, VT_EV_META, id);
