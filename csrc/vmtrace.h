@@ -504,7 +504,8 @@ struct cJSON;
  * (vt_free it), or NULL with a message in *err and the byte offset *at. */
 vt_value *vt_json_parse(const char *text, size_t len, const char **err, size_t *at);
 /* Conversions for hosts that build metadata with cJSON (a cJSON_Raw item
- * holding decimal digits is an exact integer). vt_free / cJSON_Delete them. */
+ * holding decimal digits is an exact integer; past int64 it is a number, as
+ * vt_json_parse reads the same text). vt_free / cJSON_Delete them. */
 vt_value *vt_value_from_cjson(const struct cJSON *item);
 struct cJSON *vt_value_to_cjson(const vt_value *v);
 
