@@ -334,7 +334,12 @@ void vt_collector_take(vt_collector *c);
 
 /* Reset the collector (as vt_collector_reset) into the trace `t` names
  * (trace id, salt, remote parent, tracestate, wall epoch, dropped count):
- * what reading a file back does before importing its spans. */
+ * what reading a file back does before importing its spans. The trace id is
+ * never all zero (invalid in W3C and OTLP): with trace_id "" and all-zero
+ * trace_bytes the collector keeps the fresh trace id and salt of the reset;
+ * with a text but zero bytes (a trace id that is no uuid) the bytes are a
+ * hash of the text (the same text, the same bytes); with bytes but no text
+ * the text is "trace_<uuid>" of the bytes. */
 void vt_collector_reset_trace(vt_collector *c, const vt_trace_info *t);
 /* Add a completed span as it was recorded elsewhere (its id, times, metadata,
  * links and events, all copied). VT_EEXIST for an id in use, VT_EINVAL for
@@ -605,6 +610,9 @@ typedef struct vt_load_result {
  * export) or an NDJSON stream, also one cut short by a crash (spans still
  * open come back with unfinished = true, ending at the last time seen). The
  * input is read in a bounded window; a refused file leaves c as it was.
+ * The trace is the file's (vt_collector_reset_trace): a file that names no
+ * trace id gets a fresh one; an id that is no uuid keeps its text, its
+ * OTLP/W3C bytes a hash of it; an id longer than 47 bytes is refused.
  * VT_OK, VT_EINVAL, VT_EIO (errno) or VT_ENOMEM with r->line and r->error. */
 int vt_collector_load(vt_collector *c, FILE *f, vt_load_result *r);
 /* The same from memory. */

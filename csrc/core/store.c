@@ -320,12 +320,19 @@ void vt_collector_reset(vt_collector *c) {
 }
 
 void vt_collector_reset_trace(vt_collector *c, const vt_trace_info *t) {
+  static const unsigned char zero[16];
   empty(c);
   stamp(c);
-  memcpy(c->trace_id, t->trace_id, sizeof c->trace_id);
-  c->trace_id[sizeof c->trace_id - 1] = '\0';
-  memcpy(c->trace_bytes, t->trace_bytes, 16);
-  c->span_salt = t->span_salt;
+  /* Never an all-zero trace id (W3C and OTLP refuse it): a trace t does not
+   * name keeps the fresh one stamp made; bytes t lacks come from its text. */
+  if (t->trace_id[0] || memcmp(t->trace_bytes, zero, 16) != 0) {
+    memcpy(c->trace_id, t->trace_id, sizeof c->trace_id);
+    c->trace_id[sizeof c->trace_id - 1] = '\0';
+    if (memcmp(t->trace_bytes, zero, 16) != 0) memcpy(c->trace_bytes, t->trace_bytes, 16);
+    else vt_trace_id_derive(c->trace_id, strlen(c->trace_id), c->trace_bytes);
+    if (!c->trace_id[0]) vt_trace_id_text(c->trace_bytes, c->trace_id);
+    c->span_salt = t->span_salt;
+  }
   c->remote_parent = t->remote_parent;
   c->remote_flags = t->remote_flags;
   c->wall_epoch_ns = t->wall_epoch_ns;

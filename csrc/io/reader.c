@@ -255,15 +255,20 @@ static const char *get_str(const vt_value *o, const char *k, size_t *len) {
 }
 
 /* Take the trace id (and the salt behind the exported span ids) from the
- * input, once. */
-static void take_trace(reader *rd, const vt_value *o, vt_id id, int header) {
+ * input, once. An id that is no uuid keeps its text; its bytes stay zero and
+ * vt_collector_reset_trace derives them from the text (and an input naming
+ * no trace gets a fresh one there). An id that does not fit trace_id[48] is
+ * refused: cut, it could end inside a UTF-8 sequence, and it would no longer
+ * be the id its links name. */
+static int take_trace(reader *rd, const vt_value *o, vt_id id, int header, size_t line) {
   size_t n, sl;
   const char *t = get_str(o, "trace_id", &n), *salt, *oid;
   uint64_t x;
   int64_t v;
-  if (rd->have_trace || !t) return;
+  if (rd->have_trace || !t || !n) return VT_OK;
+  if (n >= sizeof rd->info.trace_id) return BAD(rd, line, "trace id longer than 47 bytes");
+  if (memchr(t, '\0', n)) return BAD(rd, line, "trace id holding a NUL byte");
   if (!vt_trace_id_parse(t, n, rd->info.trace_bytes)) memset(rd->info.trace_bytes, 0, 16);
-  if (n >= sizeof rd->info.trace_id) n = sizeof rd->info.trace_id - 1;
   memcpy(rd->info.trace_id, t, n);
   rd->info.trace_id[n] = '\0';
   salt = get_str(o, header ? "otel_salt" : "otel_span_id", &sl);
@@ -274,6 +279,7 @@ static void take_trace(reader *rd, const vt_value *o, vt_id id, int header) {
   if (get_int(o, "remote_flags", &v)) rd->info.remote_flags = (unsigned)v;
   if (header && get_int(o, "dropped_spans", &v) && v > 0) rd->info.dropped = (uint64_t)v;
   rd->have_trace = 1;
+  return VT_OK;
 }
 
 /* Check a span object; fills id and parent. */
@@ -366,7 +372,7 @@ static int add_done(reader *rd, const vt_value *o, size_t line) {
     snprintf(num, sizeof num, "%llu", (unsigned long long)id);
     return bad_at(rd, line, VT_EEXIST, "span %s appears twice", num);
   }
-  take_trace(rd, o, id, 0);
+  if ((rc = take_trace(rd, o, id, 0, line)) != VT_OK) return rc;
   see_time(rd, o, 1);
   if (!parent) { /* a root of a joined remote trace knows the remote span */
     size_t sl;
@@ -503,7 +509,7 @@ static int read_line(reader *rd) {
 
 /* A new trace in the stream (the first, or a reset): what the live collector
  * held after it is this trace's spans alone. */
-static void new_trace(reader *rd, const vt_value *o) {
+static int new_trace(reader *rd, const vt_value *o, size_t line) {
   rd->nspans = 0;
   free_blocks(rd);
   rd->nmeta = 0;
@@ -513,7 +519,6 @@ static void new_trace(reader *rd, const vt_value *o) {
   memset(&rd->info, 0, sizeof rd->info);
   rd->have_trace = rd->have_epoch = 0;
   rd->last_ns = 0;
-  take_trace(rd, o, 0, 1);
   {
     int64_t ns;
     if (get_int(o, "start_unix_ns", &ns) && ns >= 0) {
@@ -521,6 +526,7 @@ static void new_trace(reader *rd, const vt_value *o) {
       rd->have_epoch = 1;
     }
   }
+  return take_trace(rd, o, 0, 1, line);
 }
 
 /* One line of a stream: VT_OK, 1 for a line to skip (corrupt), or an error. */
@@ -537,7 +543,7 @@ static int stream_line(reader *rd, size_t line) {
   type = vt_value_type(o) == VT_OBJ ? get_str(o, "type", &n) : NULL;
   if (!type) return 1;
   if (n == 5 && !memcmp(type, "trace", 5)) {
-    new_trace(rd, o);
+    if ((rc = new_trace(rd, o, line)) != VT_OK) return rc;
   } else if ((n == 5 && !memcmp(type, "start", 5)) || (n == 3 && !memcmp(type, "end", 3))) {
     vt_id id, parent;
     size_t at;
@@ -545,7 +551,7 @@ static int stream_line(reader *rd, size_t line) {
     span = field(o, "span");
     if (check_span(rd, span, line, &id, &parent, !ended) != VT_OK) return 1;
     if (imap_find(&rd->done, id)) return 1; /* ended twice */
-    take_trace(rd, span, id, 0);
+    if ((rc = take_trace(rd, span, id, 0, line)) != VT_OK) return rc;
     see_time(rd, span, ended);
     if (ended) {
       imap_del(&rd->open, id);
@@ -557,7 +563,7 @@ static int stream_line(reader *rd, size_t line) {
     }
   } else if (n == 7 && !memcmp(type, "context", 7)) { /* joined a remote trace */
     rd->have_trace = 0;
-    take_trace(rd, o, 0, 0);
+    if ((rc = take_trace(rd, o, 0, 0, line)) != VT_OK) return rc;
   } else if (n == 4 && !memcmp(type, "meta", 4)) {
     int64_t id;
     const vt_value *m = field(o, "metadata");

@@ -4120,35 +4120,77 @@ TEST(test_stream_during_load) {
  * a stream header without one), or names one that is no uuid, still leaves
  * a valid trace: an all-zero trace id is invalid in W3C and OTLP, and a
  * traceparent made from it is refused by every receiver (and by
- * vt_collector_continue_trace). */
+ * vt_collector_continue_trace). A file without one gets a fresh trace id; an
+ * id that is no uuid keeps its text, with bytes derived from it (the same
+ * each time); an id too long for the collector is refused, never cut. */
 TEST(test_load_without_trace_id) {
   static const char *const texts[] = {
       "[]",
       "[{\"span_id\":1,\"kind\":\"step\",\"name\":\"a\",\"start_unix_ns\":1,\"duration_ns\":1}]",
       "{\"type\":\"trace\"}\n",
-      "{\"type\":\"trace\",\"trace_id\":\"trace_x\"}\n"};
+      "{\"type\":\"trace\",\"trace_id\":\"\"}\n",
+      "{\"type\":\"trace\",\"trace_id\":\"trace_x\"}\n",
+      "[{\"trace_id\":\"trace_x\",\"span_id\":1,\"kind\":\"step\",\"name\":\"a\","
+      "\"start_unix_ns\":1,\"duration_ns\":1}]"};
+  /* 47 bytes fit; 48 do not, nor 46 + a 2-byte UTF-8 sequence (\xc3\xa9) */
+  static const char fits[] = "[{\"trace_id\":\"trace_0123456789012345678901234567890123456789a\","
+                             "\"span_id\":1,\"kind\":\"step\",\"name\":\"a\",\"start_unix_ns\":1,"
+                             "\"duration_ns\":1}]";
+  static const char *const too_long[] = {
+      "[{\"trace_id\":\"trace_0123456789012345678901234567890123456789ab\","
+      "\"span_id\":1,\"kind\":\"step\",\"name\":\"a\",\"start_unix_ns\":1,\"duration_ns\":1}]",
+      "{\"type\":\"trace\",\"trace_id\":\"trace_0123456789012345678901234567890123456789\xc3\xa9\"}\n"
+      "{\"type\":\"end\",\"span\":{\"span_id\":1,\"kind\":\"step\",\"name\":\"a\","
+      "\"start_unix_ns\":1,\"duration_ns\":1}}\n"};
   vt_collector *c = new_enabled();
   vt_load_result r;
   vt_trace_info info;
-  unsigned char trace[16];
+  unsigned char trace[16], first[16];
   uint64_t parent;
   unsigned flags;
-  char out[56];
-  size_t i;
+  char out[56], before[48], *otlp;
+  size_t i, n;
+  snapshot kept;
   static const unsigned char zero[16];
   REQUIRE(c != NULL);
-  KNOWN_BUG("loading a file without a trace id, or with one that is no uuid, leaves all-zero "
-            "trace bytes (and trace id \"\" when absent): its traceparent is 00-000...0-..., "
-            "invalid, and so is the OTLP traceId");
   for (i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    int named = i >= 4;
+    snprintf(before, sizeof before, "%s", vt_collector_trace_id(c));
     CHECK_EQ_INT(vt_collector_load_text(c, texts[i], strlen(texts[i]), &r), VT_OK);
     vt_collector_trace_info(c, &info);
-    if (!CHECK(i == 3 || strlen(vt_collector_trace_id(c)) == 42) ||
+    if (!CHECK(named || strlen(vt_collector_trace_id(c)) == 42) ||
+        !CHECK(named || strcmp(vt_collector_trace_id(c), before) != 0) || /* fresh */
+        !CHECK(!named || strcmp(vt_collector_trace_id(c), "trace_x") == 0) ||
         !CHECK(memcmp(info.trace_bytes, zero, 16) != 0))
       printf("#   after input %lu: trace id \"%s\"\n", (unsigned long)i, vt_collector_trace_id(c));
+    if (!named) { /* the text and the bytes name the same trace */
+      char hex[33];
+      size_t k, m = 0;
+      for (k = 6; info.trace_id[k] && m < 32; k++)
+        if (info.trace_id[k] != '-') hex[m++] = info.trace_id[k];
+      hex[m] = '\0';
+      for (k = 0; k < 16; k++) snprintf(out + 2 * k, 3, "%02x", info.trace_bytes[k]);
+      CHECK_STR(hex, out);
+    }
+    if (i == 4) memcpy(first, info.trace_bytes, 16);
+    if (i == 5) CHECK(memcmp(first, info.trace_bytes, 16) == 0); /* derived alike */
+    otlp = vt_collector_export_string(c, VT_FORMAT_OTLP, NULL, &n);
+    CHECK(otlp != NULL && strstr(otlp, "\"traceId\":\"00000000000000000000000000000000\"") == NULL);
+    vt_free(otlp);
     CHECK_EQ_INT(vt_collector_traceparent(c, vt_collector_start(c, NULL, VT_STEP, "x", 1, NULL), out),
                  VT_OK);
     CHECK(vt_traceparent_parse(out, 55, trace, &parent, &flags));
+    CHECK(memcmp(trace, info.trace_bytes, 16) == 0);
+  }
+  CHECK_EQ_INT(vt_collector_load_text(c, fits, strlen(fits), &r), VT_OK);
+  CHECK_STR(vt_collector_trace_id(c), "trace_0123456789012345678901234567890123456789a");
+  kept = snap(c);
+  for (i = 0; i < sizeof too_long / sizeof too_long[0]; i++) {
+    int rc = vt_collector_load_text(c, too_long[i], strlen(too_long[i]), &r);
+    if (!CHECK_EQ_INT(rc, VT_EINVAL) || !CHECK_EQ_INT(r.line, 1) ||
+        !CHECK(strstr(r.error, "trace id longer than 47 bytes") != NULL))
+      printf("#   too long %lu: line %lu: %s\n", (unsigned long)i, (unsigned long)r.line, r.error);
+    CHECK(same_snap(snap(c), kept)); /* refused: the collector as it was */
   }
   vt_collector_free(c);
 }
