@@ -343,7 +343,15 @@ void vt_collector_take(vt_collector *c);
 void vt_collector_reset_trace(vt_collector *c, const vt_trace_info *t);
 /* Add a completed span as it was recorded elsewhere (its id, times, metadata,
  * links and events, all copied). VT_EEXIST for an id in use, VT_EINVAL for
- * an id of 0 or past 2^40, an unknown kind or a parent not before it. */
+ * an id of 0 or past 2^40, an unknown kind or a parent not before it.
+ * Ids are kept as given, and the store's memory follows the range of the ids
+ * held, not their size: one span of id 2^40 costs what one of id 1 does.
+ * An id that would spread the ids held over more than VT_IMPORT_RANGE ids
+ * and 8192 more per span held is refused with VT_ELIMIT (nothing changes):
+ * renumber ids that sparse first, keeping their order (the reader does,
+ * vt_load_result.renumbered). Spans come in any order (finish order: a
+ * child before its parent), so the core cannot renumber them one by one. */
+#define VT_IMPORT_RANGE ((vt_id)1 << 29)
 int vt_collector_import(vt_collector *c, const vt_span_view *v);
 
 /* ---- the event bus ---------------------------------------------------------- */

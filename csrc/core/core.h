@@ -116,8 +116,10 @@ typedef struct vt_model_totals {
 struct vt_collector {
   int enabled;
   vt_id next_id;
-  vt_chunk **chunks; /* chunk k holds ids k*VT_CHUNK_SIZE+1 .. */
+  vt_chunk **chunks; /* chunks[i] holds ids (chunk_base+i)*VT_CHUNK_SIZE+1 .. */
   size_t nchunks;
+  size_t chunk_base; /* the table begins at the lowest chunk an import used, so
+                      * its size follows the range of ids held, not the ids */
   vt_id *done; /* completed ids in finish order (the oldest may be evicted:
                 * done then moves ahead within done_base) */
   vt_id *done_base;

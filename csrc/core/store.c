@@ -2,7 +2,8 @@
  * store.c: the span store. Spans live in fixed-size chunks indexed by id
  * (ids count up from 1), so an open or completed span is found in O(1) and a
  * completed span without metadata costs one 48-byte slot plus its place in
- * the finish-order list. What a span owns besides its slot (metadata in the
+ * the finish-order list. The table of chunks begins at the lowest one used,
+ * so imported spans of far ids cost what near ones do. What a span owns besides its slot (metadata in the
  * compact value encoding, links, events) is carved from its chunk's arena
  * and freed with the chunk. Active stacks (one per coroutine) hold open ids;
  * each open span knows its stack, so finishing from anywhere removes it from
@@ -21,19 +22,23 @@
 #define BLOCK_DATA ((sizeof(vt_block) + 15) & ~(size_t)15)
 #define BLOCK_SIZE 16384u
 
+/* The chunk that holds id, or NULL (an id below the table's base wraps to
+ * an index past its end). */
+static vt_chunk *chunk_of(const vt_collector *c, vt_id id) {
+  size_t i = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
+  return i < c->nchunks ? c->chunks[i] : NULL;
+}
+
 vt_slot *vt_slot_of(const vt_collector *c, vt_id id) {
-  size_t k;
   vt_chunk *ch;
   vt_slot *s;
-  if (id == 0 || id >= c->next_id) return NULL;
-  k = (size_t)((id - 1) >> VT_CHUNK_BITS);
-  if (k >= c->nchunks || !(ch = c->chunks[k])) return NULL;
+  if (id == 0 || id >= c->next_id || !(ch = chunk_of(c, id))) return NULL;
   s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
   return s->state != VT_FREE ? s : NULL;
 }
 
 void *vt_arena_alloc(vt_collector *c, vt_id id, size_t n) {
-  vt_chunk *ch = c->chunks[(id - 1) >> VT_CHUNK_BITS];
+  vt_chunk *ch = chunk_of(c, id);
   vt_block *b = ch->arena;
   if (n > SIZE_MAX - BLOCK_SIZE) return NULL;
   n = (n + 15) & ~(size_t)15;
@@ -76,28 +81,47 @@ static void chunk_free(vt_chunk *ch) {
  * in it is gone. */
 static void slot_release(vt_collector *c, vt_id id, vt_slot *s) {
   size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
-  vt_chunk *ch = c->chunks[k];
+  vt_chunk *ch = c->chunks[k - c->chunk_base];
   vt_names_release(&c->names, s->name);
   if (s->smeta) vt_names_release(&c->names, s->smeta - 1);
   memset(s, 0, sizeof *s);
   if (--ch->live == 0 && c->next_id > (vt_id)(k + 1) * VT_CHUNK_SIZE) {
     chunk_free(ch);
-    c->chunks[k] = NULL;
+    c->chunks[k - c->chunk_base] = NULL;
   }
 }
 
+/* Make chunk k (ids k*VT_CHUNK_SIZE+1 ..). The table begins at the first
+ * chunk made after a reset (0 when recording, an import's otherwise) and
+ * grows up, or down for an import of lower ids, doubling either way. */
 static int chunk_new(vt_collector *c, size_t k) {
-  if (k >= c->nchunks) {
+  size_t i;
+  if (!c->nchunks) c->chunk_base = k;
+  if (k < c->chunk_base) {
+    size_t by = c->chunk_base - k, n;
+    vt_chunk **d;
+    if (by < c->nchunks) by = c->nchunks < c->chunk_base ? c->nchunks : c->chunk_base;
+    n = c->nchunks + by;
+    d = vt_realloc(c->chunks, n * sizeof *d);
+    if (!d) return 0;
+    memmove(d + by, d, c->nchunks * sizeof *d);
+    memset(d, 0, by * sizeof *d);
+    c->chunks = d;
+    c->nchunks = n;
+    c->chunk_base -= by;
+  }
+  i = k - c->chunk_base;
+  if (i >= c->nchunks) {
     size_t n = c->nchunks ? c->nchunks * 2 : 16;
     vt_chunk **d;
-    while (n <= k) n *= 2;
+    while (n <= i) n *= 2;
     d = vt_realloc(c->chunks, n * sizeof *d);
     if (!d) return 0;
     memset(d + c->nchunks, 0, (n - c->nchunks) * sizeof *d);
     c->chunks = d;
     c->nchunks = n;
   }
-  if (!c->chunks[k]) {
+  if (!c->chunks[i]) {
     /* Only slots of ids below next_id are ever read. A chunk that begins at
      * next_id gets each slot written as its id comes (the recording path);
      * any other (an import's) starts with every slot free. */
@@ -106,23 +130,24 @@ static int chunk_new(vt_collector *c, size_t k) {
     if (!ch) return 0;
     ch->live = 0;
     ch->arena = NULL;
-    c->chunks[k] = ch;
+    c->chunks[i] = ch;
   }
   return 1;
 }
 
-/* Move next_id up to `id` + 1, freeing the slots it passes over in the chunk
- * being filled (an import with a gap in the ids). */
+/* Move next_id up to `id` + 1, freeing the slots it passes over in the
+ * chunks that exist (an import with a gap in the ids). No chunk lies between
+ * next_id's and id's (chunks are made at next_id, or at the id imported), so
+ * a missing one is passed in one step, not chunk by chunk. */
 static void skip_to(vt_collector *c, vt_id id) {
-  while (c->next_id <= id) {
-    size_t k = (size_t)((c->next_id - 1) >> VT_CHUNK_BITS);
-    if (k < c->nchunks && c->chunks[k] && c->next_id < id)
-      c->chunks[k]->s[(c->next_id - 1) & (VT_CHUNK_SIZE - 1)].state = VT_FREE;
-    if (c->next_id < id && (k >= c->nchunks || !c->chunks[k])) /* a whole missing chunk */
-      c->next_id = (vt_id)(k + 1) * VT_CHUNK_SIZE + 1 < id ? (vt_id)(k + 1) * VT_CHUNK_SIZE + 1 : id;
-    else
-      c->next_id++;
+  vt_id first = (((id - 1) >> VT_CHUNK_BITS) << VT_CHUNK_BITS) + 1; /* of id's chunk */
+  while (c->next_id < id) {
+    vt_chunk *ch = chunk_of(c, c->next_id);
+    if (ch) ch->s[(c->next_id - 1) & (VT_CHUNK_SIZE - 1)].state = VT_FREE;
+    if (ch || c->next_id >= first) c->next_id++;
+    else c->next_id = first;
   }
+  c->next_id = id + 1;
 }
 
 static vt_extra *extra_of(vt_collector *c, vt_id id, vt_slot *s) {
@@ -281,9 +306,10 @@ static void clear_spans(vt_collector *c) {
   size_t k;
   for (k = 0; k < c->nchunks; k++) {
     vt_chunk *ch = c->chunks[k];
+    vt_id first = (vt_id)(c->chunk_base + k) * VT_CHUNK_SIZE + 1;
     size_t i;
     if (!ch) continue;
-    for (i = 0; i < VT_CHUNK_SIZE && (vt_id)k * VT_CHUNK_SIZE + i + 1 < c->next_id; i++)
+    for (i = 0; i < VT_CHUNK_SIZE && first + i < c->next_id; i++)
       if (ch->s[i].state != VT_FREE) {
         vt_names_release(&c->names, ch->s[i].name);
         if (ch->s[i].smeta) vt_names_release(&c->names, ch->s[i].smeta - 1);
@@ -292,7 +318,7 @@ static void clear_spans(vt_collector *c) {
   }
   vt_free(c->chunks);
   c->chunks = NULL;
-  c->nchunks = 0;
+  c->nchunks = c->chunk_base = 0;
   vt_free(c->done_base);
   c->done = c->done_base = NULL;
   c->ndone = c->capdone = c->nopen = 0;
@@ -710,16 +736,15 @@ static const vt_start_args no_args = {NULL, 0, NULL, 0, 0, 0, 0};
 
 /* Undo a slot filled by start when what it carries could not be copied. */
 static vt_id start_fail(vt_collector *c, vt_id id, vt_slot *s) {
-  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
   memset(s, 0, sizeof *s); /* its arena memory goes with the chunk */
-  (void)k;
+  (void)id;
   return drop(c);
 }
 
 vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, uint32_t name,
                                   const vt_start_args *a) {
   vt_id id = c->next_id;
-  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
+  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS); /* never below the table's base */
   vt_chunk *ch;
   vt_slot *s;
   if (!a) a = &no_args;
@@ -728,10 +753,12 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
                   !c->names.v[name].s))
     return drop(c);
   if (!st) st = &c->main;
-  if (VT_UNLIKELY(k >= c->nchunks || !c->chunks[k]) && !chunk_new(c, k)) return drop(c);
+  if (VT_UNLIKELY(k - c->chunk_base >= c->nchunks || !c->chunks[k - c->chunk_base]) &&
+      !chunk_new(c, k))
+    return drop(c);
   if (VT_UNLIKELY(st->n == st->cap) && !stack_grow(st)) return drop(c);
   if (VT_UNLIKELY(c->capdone <= c->ndone + c->nopen + 1) && !done_reserve(c)) return drop(c);
-  ch = c->chunks[k];
+  ch = c->chunks[k - c->chunk_base];
   s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
   s->x = NULL;
   s->flags = 0;
@@ -889,6 +916,18 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name, size_
 
 /* ---- import (the reader) ------------------------------------------------------------ */
 
+/* May an import make chunk k? When the table must grow for it, the chunks it
+ * would span (from its base to the highest id used, and k) are bounded by
+ * the spans held: VT_IMPORT_RANGE ids and two chunks for each span. */
+static int import_fits(const vt_collector *c, size_t k) {
+  size_t lo = c->chunk_base, hi;
+  if (!c->nchunks || (k >= lo && k - lo < c->nchunks)) return 1; /* no growth */
+  hi = c->next_id > 1 ? (size_t)((c->next_id - 2) >> VT_CHUNK_BITS) : lo;
+  if (k < lo) lo = k;
+  if (k > hi) hi = k;
+  return hi - lo < (size_t)(VT_IMPORT_RANGE >> VT_CHUNK_BITS) + 2 * (c->ndone + c->nopen + 1);
+}
+
 int vt_collector_import(vt_collector *c, const vt_span_view *v) {
   size_t k, i;
   int64_t nm;
@@ -900,11 +939,12 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v) {
     return VT_EINVAL;
   if (vt_slot_of(c, v->id)) return VT_EEXIST;
   k = (size_t)((v->id - 1) >> VT_CHUNK_BITS);
+  if (!import_fits(c, k)) return VT_ELIMIT;
   if (!chunk_new(c, k)) return VT_ENOMEM;
   if (c->capdone <= c->ndone + c->nopen + 1 && !done_reserve(c)) return VT_ENOMEM;
   nm = vt_names_intern(&c->names, v->name, v->name_len);
   if (nm < 0) return VT_ENOMEM;
-  s = &c->chunks[k]->s[(v->id - 1) & (VT_CHUNK_SIZE - 1)];
+  s = &chunk_of(c, v->id)->s[(v->id - 1) & (VT_CHUNK_SIZE - 1)];
   memset(s, 0, sizeof *s);
   if (v->id >= c->next_id) skip_to(c, v->id);
   s->state = VT_DONE;
@@ -935,7 +975,7 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v) {
   s->track = v->track;
   s->kind = (uint8_t)v->kind;
   s->flags = VT_F_WALL;
-  c->chunks[k]->live++;
+  chunk_of(c, v->id)->live++;
   c->done[c->ndone++] = v->id;
   if (s->kind == VT_LLM_CALL) vt_llm_count(c, (const vt_value *)x->meta);
   FIRE(c, VT_EV_LOAD, v->id);
@@ -987,12 +1027,14 @@ vt_id vt_collector_completed_id(const vt_collector *c, size_t i) {
 }
 
 vt_id vt_collector_next_completed(const vt_collector *c, vt_id after) {
-  vt_id id = after + 1;
+  vt_id id = after + 1, lo = (vt_id)c->chunk_base * VT_CHUNK_SIZE + 1;
+  if (id < lo) id = lo; /* no span below the table */
   while (id < c->next_id) {
-    size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
-    const vt_chunk *ch = k < c->nchunks ? c->chunks[k] : NULL;
-    if (!ch) { /* a freed chunk: skip it whole */
-      id = (vt_id)(k + 1) * VT_CHUNK_SIZE + 1;
+    size_t i = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
+    const vt_chunk *ch;
+    if (i >= c->nchunks) return 0; /* nor past it */
+    if (!(ch = c->chunks[i])) { /* a freed chunk: skip it whole */
+      id = (vt_id)(c->chunk_base + i + 1) * VT_CHUNK_SIZE + 1;
       continue;
     }
     if (ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)].state == VT_DONE) return id;

@@ -653,10 +653,12 @@ static vt_id renumber(const vt_id *ids, size_t n, vt_id x) {
   return 2 * (vt_id)lo + 1;
 }
 
-/* Are the ids so sparse that the store would be mostly empty? */
+/* Are the ids so sparse that the store would be mostly empty, or spread
+ * wider than vt_collector_import takes in whatever order they come? */
 static int sparse(const vt_id *ids, size_t n) {
   size_t chunks = 0, i;
   if (!n) return 0;
+  if (ids[n - 1] - ids[0] >= VT_IMPORT_RANGE) return 1;
   if ((ids[n - 1] >> 12) * sizeof(void *) > 65536 + n * sizeof(void *)) return 1;
   for (i = 0; i < n; i++)
     if (i == 0 || (ids[i] >> 12) != (ids[i - 1] >> 12)) chunks++;
