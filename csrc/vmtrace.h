@@ -611,17 +611,22 @@ typedef struct vt_load_result {
   size_t skipped_lines;  /* torn or corrupt stream lines skipped (but the last) */
   int torn_tail;         /* the last line was cut short (as a crash leaves it) */
   size_t renumbered;     /* 1 when sparse ids were renumbered */
-  size_t line;           /* where the error is (with a status other than VT_OK) */
-  char error[200];
+  size_t line;           /* with a status other than VT_OK: where the error is;
+                          * with VT_OK: the first line skipped (0: none) */
+  char error[200];       /* what is wrong there ("" when VT_OK skipped none) */
 } vt_load_result;
 /* Replace the spans of c with those read from f: a JSON span list (the json
  * export) or an NDJSON stream, also one cut short by a crash (spans still
- * open come back with unfinished = true, ending at the last time seen). The
- * input is read in a bounded window; a refused file leaves c as it was.
- * The trace is the file's (vt_collector_reset_trace): a file that names no
+ * open come back with unfinished = true, ending at the last time seen). In a
+ * stream a line that cannot be used (corrupt, an unknown type, a span that
+ * ends twice) is skipped and counted; in a span list any such span refuses
+ * the file: VT_EEXIST for a span id that comes twice, VT_EINVAL for the
+ * rest. The input is read in a bounded window; a refused file leaves c as
+ * it was. The trace is the file's (vt_collector_reset_trace): a file that names no
  * trace id gets a fresh one; an id that is no uuid keeps its text, its
  * OTLP/W3C bytes a hash of it; an id longer than 47 bytes is refused.
- * VT_OK, VT_EINVAL, VT_EIO (errno) or VT_ENOMEM with r->line and r->error. */
+ * VT_OK, VT_EINVAL, VT_EEXIST, VT_EIO (errno) or VT_ENOMEM with r->line and
+ * r->error. */
 int vt_collector_load(vt_collector *c, FILE *f, vt_load_result *r);
 /* The same from memory. */
 int vt_collector_load_text(vt_collector *c, const char *text, size_t len, vt_load_result *r);

@@ -83,6 +83,8 @@ typedef struct reader {
   int64_t last_ns; /* the latest time seen */
   int stream;
   int any_valid;   /* a stream line that was understood */
+  size_t skip_line; /* the first line skipped, and why (for the result) */
+  char skip_error[200];
 } reader;
 
 /* ---- id map ----------------------------------------------------------------------- */
@@ -186,6 +188,8 @@ static int bad_at(reader *rd, size_t line, int status, const char *fmt, const ch
 
 #define BAD(rd, line, msg) bad_at(rd, line, VT_EINVAL, "%s", msg)
 #define OOM(rd, line) bad_at(rd, line, VT_ENOMEM, "%s", "out of memory")
+/* A stream line to skip, and why (stream_line's 1). */
+#define SKIP(rd, line, msg) (BAD(rd, line, msg), 1)
 
 /* ---- input --------------------------------------------------------------------- */
 
@@ -541,7 +545,7 @@ static int stream_line(reader *rd, size_t line) {
   if (rc != VT_OK) return 1;
   o = vt_vb_value(&rd->item);
   type = vt_value_type(o) == VT_OBJ ? get_str(o, "type", &n) : NULL;
-  if (!type) return 1;
+  if (!type) return SKIP(rd, line, "a line that is no object with a \"type\"");
   if (n == 5 && !memcmp(type, "trace", 5)) {
     if ((rc = new_trace(rd, o, line)) != VT_OK) return rc;
   } else if ((n == 5 && !memcmp(type, "start", 5)) || (n == 3 && !memcmp(type, "end", 3))) {
@@ -550,7 +554,12 @@ static int stream_line(reader *rd, size_t line) {
     int ended = n == 3;
     span = field(o, "span");
     if (check_span(rd, span, line, &id, &parent, !ended) != VT_OK) return 1;
-    if (imap_find(&rd->done, id)) return 1; /* ended twice */
+    if (imap_find(&rd->done, id)) { /* ended twice */
+      char num[24];
+      snprintf(num, sizeof num, "%llu", (unsigned long long)id);
+      bad_at(rd, line, VT_EEXIST, "span %s ends twice", num);
+      return 1;
+    }
     if ((rc = take_trace(rd, span, id, 0, line)) != VT_OK) return rc;
     see_time(rd, span, ended);
     if (ended) {
@@ -567,7 +576,8 @@ static int stream_line(reader *rd, size_t line) {
   } else if (n == 4 && !memcmp(type, "meta", 4)) {
     int64_t id;
     const vt_value *m = field(o, "metadata");
-    if (!get_int(o, "span_id", &id) || id <= 0 || !m || vt_value_type(m) != VT_OBJ) return 1;
+    if (!get_int(o, "span_id", &id) || id <= 0 || !m || vt_value_type(m) != VT_OBJ)
+      return SKIP(rd, line, "a meta line without a positive span_id and a metadata object");
     if (!vt_grow((void **)&rd->meta_at, &rd->capmeta, rd->nmeta + 1, sizeof *rd->meta_at) ||
         !vt_grow((void **)&rd->meta_id, &rd->capmeta2, rd->nmeta + 1, sizeof *rd->meta_id))
       return OOM(rd, line);
@@ -576,10 +586,19 @@ static int stream_line(reader *rd, size_t line) {
     vt_vb_copy(&rd->meta, m);
     if (rd->meta.failed) return OOM(rd, line);
   } else {
-    return 1; /* an unknown line type: skipped */
+    return SKIP(rd, line, "unknown line type");
   }
   rd->any_valid = 1;
   return VT_OK;
+}
+
+/* A line skipped: the first one's place and reason (in r->error, from
+ * stream_line) are kept for the result. */
+static void skipped(reader *rd, size_t line) {
+  if (rd->r->skipped_lines++ == 0) {
+    rd->skip_line = line;
+    memcpy(rd->skip_error, rd->r->error, sizeof rd->skip_error);
+  }
 }
 
 static int load_stream(reader *rd) {
@@ -591,7 +610,8 @@ static int load_stream(reader *rd) {
     if (rc == -2) return OOM(rd, line);
     if (rc == -3) {
       if (!rd->any_valid) return BAD(rd, line, "not a JSON span list nor an NDJSON stream");
-      rd->r->skipped_lines++; /* a NUL: skip the rest of the line */
+      BAD(rd, line, "a NUL byte"); /* skip the rest of the line */
+      skipped(rd, line);
       while ((rc = next_byte(rd)) >= 0 && rc != '\n') {
       }
       rd->line++;
@@ -605,7 +625,7 @@ static int load_stream(reader *rd) {
       break;
     }
     rc = stream_line(rd, line);
-    if (rc == 1) rd->r->skipped_lines++;
+    if (rc == 1) skipped(rd, line);
     else if (rc != VT_OK) return rc;
   }
   if (!rd->any_valid) return BAD(rd, 1, "not a JSON span list nor an NDJSON stream");
@@ -841,6 +861,10 @@ static int load(vt_collector *c, reader *rd) {
       errno = e;
     }
     if (rc == VT_OK) rc = import_all(rd, c);
+    if (rc == VT_OK) { /* what was skipped, not the message a later line left */
+      rd->r->line = rd->r->skipped_lines ? rd->skip_line : 0;
+      memcpy(rd->r->error, rd->skip_error, sizeof rd->r->error);
+    }
   }
   free_blocks(rd);
   vt_free(rd->blocks);

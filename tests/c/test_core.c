@@ -3144,7 +3144,69 @@ TEST(test_load_stream_cut) {
   vt_collector_free(c);
 }
 
-/* A refused file leaves the collector as it was, and says where. */
+/* After a load that succeeded, r.line and r.error say why the first skipped
+ * line was skipped, and nothing when none was (not what a later skipped
+ * line, or the torn last one, left there). */
+TEST(test_load_result_says_what_was_skipped) {
+  static const char span1[] = "{\"span_id\":1,\"kind\":\"step\",\"name\":\"a\","
+                              "\"start_unix_ns\":1,\"duration_ns\":1}";
+  static const struct {
+    const char *lines[4];
+    size_t line, skipped;
+    const char *why;
+  } cases[] = {
+      {{"{\"type\":\"trace\",\"trace_id\":\"trace_x\"}", "not json", "[1]", NULL}, 2, 2,
+       "unexpected character"},
+      {{"{\"type\":\"trace\",\"trace_id\":\"trace_x\"}", "{\"type\":\"odd\"}", NULL}, 2, 1,
+       "unknown line type"},
+      {{"{\"type\":\"trace\",\"trace_id\":\"trace_x\"}", "{\"no\":\"type\"}", NULL}, 2, 1,
+       "no object with a \"type\""},
+      {{"{\"type\":\"trace\",\"trace_id\":\"trace_x\"}", "{\"type\":\"meta\",\"span_id\":1}", NULL}, 2,
+       1, "meta line"},
+      {{"{\"type\":\"end\",\"span\":SPAN}", "{\"type\":\"end\",\"span\":SPAN}", "x", NULL}, 2, 2,
+       "span 1 ends twice"},
+      {{"{\"type\":\"end\",\"span\":{\"span_id\":1}}", "{\"type\":\"end\",\"span\":SPAN}", NULL}, 1, 1,
+       "unknown span kind"},
+  };
+  vt_collector *c = vt_collector_new();
+  vt_load_result r;
+  char text[1024];
+  size_t i, j;
+  REQUIRE(c != NULL);
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *p = text;
+    for (j = 0; j < 4 && cases[i].lines[j]; j++) {
+      const char *l = cases[i].lines[j], *at = strstr(l, "SPAN");
+      if (at) p += sprintf(p, "%.*s%s%s\n", (int)(at - l), l, span1, at + 4);
+      else p += sprintf(p, "%s\n", l);
+    }
+    p += sprintf(p, "{\"type\":\"end\",\"span\":{\"span_"); /* a torn last line */
+    CHECK_EQ_INT(vt_collector_load_text(c, text, strlen(text), &r), VT_OK);
+    CHECK_EQ_INT(r.torn_tail, 1);
+    if (!CHECK_EQ_INT(r.skipped_lines, cases[i].skipped) || !CHECK_EQ_INT(r.line, cases[i].line) ||
+        !CHECK(strstr(r.error, cases[i].why) != NULL))
+      printf("#   case %lu: line %lu: %s\n", (unsigned long)i, (unsigned long)r.line, r.error);
+    /* whole: the same answer */
+    CHECK_EQ_INT(vt_collector_load_text(c, text, (size_t)(strrchr(text, '\n') + 1 - text), &r), VT_OK);
+    CHECK_EQ_INT(r.line, cases[i].line);
+    CHECK(strstr(r.error, cases[i].why) != NULL);
+  }
+  /* nothing skipped, even with a torn last line: nothing said */
+  snprintf(text, sizeof text, "{\"type\":\"end\",\"span\":%s}\n{\"type\":\"end\",\"sp", span1);
+  CHECK_EQ_INT(vt_collector_load_text(c, text, strlen(text), &r), VT_OK);
+  CHECK_EQ_INT(r.skipped_lines, 0);
+  CHECK_EQ_INT(r.torn_tail, 1);
+  CHECK_EQ_INT(r.line, 0);
+  CHECK_STR(r.error, "");
+  snprintf(text, sizeof text, "[%s]", span1);
+  CHECK_EQ_INT(vt_collector_load_text(c, text, strlen(text), &r), VT_OK);
+  CHECK_EQ_INT(r.line, 0);
+  CHECK_STR(r.error, "");
+  vt_collector_free(c);
+}
+
+/* A refused file leaves the collector as it was, and says where: VT_EEXIST
+ * for a span id that comes twice, VT_EINVAL for everything else. */
 TEST(test_load_refused) {
   static const struct {
     const char *text;
@@ -3181,7 +3243,7 @@ TEST(test_load_refused) {
   for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     size_t len = lens[i] ? lens[i] : strlen(bad[i].text);
     int rc = vt_collector_load_text(c, bad[i].text, len, &r);
-    if (!CHECK(rc == VT_EINVAL || rc == VT_EEXIST) || !CHECK_EQ_INT(r.line, bad[i].line) ||
+    if (!CHECK_EQ_INT(rc, i == 2 ? VT_EEXIST : VT_EINVAL) || !CHECK_EQ_INT(r.line, bad[i].line) ||
         !CHECK(strlen(r.error) > 0) || !CHECK(same_snap(snap(c), before)))
       printf("#   input %lu: status %d, line %lu: %s\n", (unsigned long)i, rc,
              (unsigned long)r.line, r.error);
@@ -4355,6 +4417,7 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_load_round_trip),
     TAP_ENTRY(test_load_json_list),
     TAP_ENTRY(test_load_stream_cut),
+    TAP_ENTRY(test_load_result_says_what_was_skipped),
     TAP_ENTRY(test_load_refused),
     TAP_ENTRY(test_load_file),
     TAP_ENTRY(test_load_sparse_ids),
