@@ -225,7 +225,8 @@ typedef struct vt_link {
   size_t trace_id_len;
   const char *span_id; /* decimal text of a local id, or 16 hex digits */
   size_t span_id_len;
-  const vt_value *attributes; /* an object, or NULL */
+  const vt_value *attributes; /* an object, or NULL (at start anything else
+                               * is none; import refuses it, VT_EINVAL) */
 } vt_link;
 
 /* A sub-phase event of a span. */
@@ -293,7 +294,9 @@ int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
  * keys it has. All or nothing: VT_ENOTFOUND, VT_EINVAL (obj is no object),
  * VT_ELIMIT, VT_ENOMEM (also for a NULL obj, as vt_collector_set_metadata). */
 int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj);
-/* Append an event to an open span (VT_ENOTFOUND otherwise). */
+/* Append an event to an open span (VT_ENOTFOUND otherwise). Its attributes
+ * are an object or NULL: anything else is VT_EINVAL, as vmtrace.record_event
+ * refuses it. */
 int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
                               size_t name_len, const vt_value *attributes);
 /* Time since an open span started (mock-aware), or a completed span's
@@ -343,7 +346,8 @@ void vt_collector_take(vt_collector *c);
 void vt_collector_reset_trace(vt_collector *c, const vt_trace_info *t);
 /* Add a completed span as it was recorded elsewhere (its id, times, metadata,
  * links and events, all copied). VT_EEXIST for an id in use, VT_EINVAL for
- * an id of 0 or past 2^40, an unknown kind or a parent not before it.
+ * an id of 0 or past 2^40, an unknown kind, a parent not before it, or
+ * metadata, link or event attributes that are no object.
  * Ids are kept as given, and the store's memory follows the range of the ids
  * held, not their size: one span of id 2^40 costs what one of id 1 does.
  * An id that would spread the ids held over more than VT_IMPORT_RANGE ids

@@ -697,7 +697,12 @@ static const vt_value *arena_value(vt_collector *c, vt_id id, const vt_value *v,
   return v;
 }
 
-/* Copy links into the span's extra. */
+/* Attributes (of a link or an event) and metadata are an object, or NULL. */
+static int obj_or_null(const vt_value *a) { return !a || vt_value_type(a) == VT_OBJ; }
+
+/* Copy links into the span's extra. At start, attributes that are no object
+ * are none (start has no status to refuse them with, as metadata that is no
+ * object is none); import refuses them before it gets here. */
 static int links_copy(vt_collector *c, vt_id id, vt_extra *x, const vt_link *links, size_t n) {
   size_t i;
   int ok = 1;
@@ -709,7 +714,8 @@ static int links_copy(vt_collector *c, vt_id id, vt_extra *x, const vt_link *lin
     d->span_id = arena_dup(c, id, links[i].span_id, links[i].span_id_len);
     d->trace_id_len = links[i].trace_id_len;
     d->span_id_len = links[i].span_id_len;
-    d->attributes = links[i].attributes && vt_value_count(links[i].attributes)
+    d->attributes = links[i].attributes && obj_or_null(links[i].attributes) &&
+                            vt_value_count(links[i].attributes)
                         ? arena_value(c, id, links[i].attributes, &ok)
                         : NULL;
     ok = ok && d->trace_id && d->span_id;
@@ -885,6 +891,7 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name, size_
   int64_t now;
   int ok = 1;
   const vt_value *attrs;
+  if (!obj_or_null(attributes)) return VT_EINVAL;
   if (!s || s->state != VT_OPEN) return VT_ENOTFOUND;
   if (!(x = extra_of(c, id, s))) return VT_ENOMEM;
   if (x->nevents == x->capevents) { /* doubling within the arena */
@@ -937,6 +944,11 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v) {
   if (v->id == 0 || v->id > ((vt_id)1 << 40) || (unsigned)v->kind >= VT_KIND_COUNT ||
       v->parent >= v->id)
     return VT_EINVAL;
+  if (!obj_or_null(v->metadata)) return VT_EINVAL; /* (merge's refusal would read as VT_ENOMEM) */
+  for (i = 0; i < v->nlinks; i++)
+    if (!obj_or_null(v->links[i].attributes)) return VT_EINVAL;
+  for (i = 0; i < v->nevents; i++)
+    if (!obj_or_null(v->events[i].attributes)) return VT_EINVAL;
   if (vt_slot_of(c, v->id)) return VT_EEXIST;
   k = (size_t)((v->id - 1) >> VT_CHUNK_BITS);
   if (!import_fits(c, k)) return VT_ELIMIT;

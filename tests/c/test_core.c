@@ -1676,7 +1676,7 @@ TEST(test_many_events) {
   id = start(c, VT_STEP, "s");
   for (i = 0; i < 1000; i++) {
     snprintf(name, sizeof name, "e%lu", (unsigned long)i);
-    if (vt_collector_record_event(c, id, name, strlen(name), (i % 3) ? NULL : vi((int64_t)i)) !=
+    if (vt_collector_record_event(c, id, name, strlen(name), (i % 3) ? NULL : vj("{\"n\":1}")) !=
         VT_OK)
       bad++;
   }
@@ -4141,6 +4141,82 @@ TEST(test_cjson_raw_out_of_range) {
   }
 }
 
+/* Link and event attributes are objects (the Lua API refuses anything
+ * else): record_event and import refuse others with VT_EINVAL and change
+ * nothing; at start (no status to give) they are no attributes, as metadata
+ * that is no object is no metadata. */
+TEST(test_attributes_must_be_objects) {
+  const vt_value *bad[3];
+  vt_collector *c = new_enabled();
+  vt_span_view v, got;
+  vt_start_args a;
+  vt_link link;
+  vt_event ev;
+  vt_id id;
+  char *json;
+  size_t i, n;
+  REQUIRE(c != NULL);
+  bad[0] = vj("[1,2]");
+  bad[1] = vj("\"s\"");
+  bad[2] = vj("3");
+  id = start(c, VT_STEP, "s");
+  for (i = 0; i < 3; i++)
+    CHECK_EQ_INT(vt_collector_record_event(c, id, "e", 1, bad[i]), VT_EINVAL);
+  CHECK_EQ_INT(vt_collector_record_event(c, id, "ok", 2, vj("{\"a\":1}")), VT_OK);
+  CHECK_EQ_INT(vt_collector_record_event(c, id, "none", 4, NULL), VT_OK);
+  REQUIRE(vt_collector_get(c, id, &got) == VT_OK);
+  CHECK_EQ_INT(got.nevents, 2);
+  CHECK_EQ_INT(finish(c, id), VT_OK);
+  CHECK_EQ_INT(vt_collector_record_event(c, id, "e", 1, bad[0]), VT_EINVAL);
+  /* at start: the link is kept, without the array */
+  memset(&a, 0, sizeof a);
+  link.trace_id = "t";
+  link.trace_id_len = 1;
+  link.span_id = "1";
+  link.span_id_len = 1;
+  link.attributes = bad[0];
+  a.links = &link;
+  a.nlinks = 1;
+  id = vt_collector_start(c, NULL, VT_STEP, "linked", 6, &a);
+  REQUIRE(id != 0);
+  REQUIRE(vt_collector_get(c, id, &got) == VT_OK);
+  REQUIRE(got.nlinks == 1);
+  CHECK(got.links[0].attributes == NULL);
+  CHECK_EQ_INT(finish(c, id), VT_OK);
+  json = vt_collector_export_string(c, VT_FORMAT_JSON, NULL, &n);
+  CHECK(json != NULL && strstr(json, "[1,2]") == NULL);
+  vt_free(json);
+  /* import: refused, nothing added */
+  memset(&v, 0, sizeof v);
+  v.id = 100;
+  v.kind = VT_STEP;
+  v.name = "imp";
+  v.name_len = 3;
+  v.links = &link; /* attributes [1,2] */
+  v.nlinks = 1;
+  CHECK_EQ_INT(vt_collector_import(c, &v), VT_EINVAL);
+  v.nlinks = 0;
+  ev.name = "e";
+  ev.name_len = 1;
+  ev.time_unix_ns = ev.offset_ns = 0;
+  ev.attributes = bad[1];
+  v.events = &ev;
+  v.nevents = 1;
+  CHECK_EQ_INT(vt_collector_import(c, &v), VT_EINVAL);
+  v.nevents = 0;
+  v.metadata = bad[2];
+  CHECK_EQ_INT(vt_collector_import(c, &v), VT_EINVAL); /* not VT_ENOMEM */
+  CHECK_EQ_INT(vt_collector_count(c), 2);
+  CHECK(vt_collector_get(c, 100, &got) == VT_ENOTFOUND);
+  v.metadata = NULL;
+  link.attributes = vj("{\"why\":\"x\"}");
+  ev.attributes = vj("{}");
+  v.nlinks = 1;
+  v.nevents = 1;
+  CHECK_EQ_INT(vt_collector_import(c, &v), VT_OK);
+  vt_collector_free(c);
+}
+
 /* A stream open while a file is loaded writes the loaded trace (a header
  * with its trace id and salt, then its spans): reading the stream gives the
  * file's spans back. */
@@ -4438,6 +4514,7 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_dropped_zero_in_ordinary_run),
     TAP_ENTRY(test_null_values_answered),
     TAP_ENTRY(test_cjson_raw_out_of_range),
+    TAP_ENTRY(test_attributes_must_be_objects),
     TAP_ENTRY(test_stream_during_load),
     TAP_ENTRY(test_load_without_trace_id),
     TAP_ENTRY(test_import_sparse_id_memory),
