@@ -427,7 +427,9 @@ int64_t vt_usage_tokens(const vt_usage *u);
 void vt_usage_write(const vt_usage *u, vt_vb *b);
 
 /* Running totals of the finished llm_call spans: kept by the core when they
- * finish, not changed by take or max_spans, cleared by reset. */
+ * finish, and when the metadata of a finished one changes (VT_META_DONE,
+ * VT_META_IF_ABSENT, merge, a stream's meta line on load: its old usage
+ * out, the new in); not changed by take or max_spans, cleared by reset. */
 typedef struct vt_llm_totals {
   uint64_t calls, unpriced;
   int64_t input, output, cache_read, cache_write;

@@ -166,6 +166,15 @@ void vt_bus_fire(vt_collector *c, vt_ev ev, vt_id id);
 void vt_trace_decide(vt_collector *c);
 /* Count the usage of a finished llm_call span in the totals. */
 void vt_llm_count(vt_collector *c, const vt_value *metadata);
+/* A finished llm_call span's usage as counted, kept while its metadata
+ * changes: vt_llm_before reads it, vt_llm_after takes it out of the totals
+ * and the usage the metadata has now in (when they differ). */
+typedef struct vt_llm_was {
+  vt_usage u;  /* its numbers (its strings may move with the change) */
+  long model;  /* the model totals it is in, or -1 */
+} vt_llm_was;
+void vt_llm_before(const vt_collector *c, const vt_value *metadata, vt_llm_was *w);
+void vt_llm_after(vt_collector *c, const vt_llm_was *w, const vt_value *metadata);
 void vt_llm_clear(vt_collector *c);
 
 #endif

@@ -626,14 +626,22 @@ static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size
   return VT_OK;
 }
 
+/* A finished llm_call span: its usage is in the LLM totals, so a change of
+ * its metadata goes there too (one truth: the totals say what the spans
+ * say, however late the usage came). */
+static int counted_llm(const vt_slot *s) { return s->state == VT_DONE && s->kind == VT_LLM_CALL; }
+
 int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key, size_t key_len,
                               const vt_value *value, unsigned flags) {
   vt_slot *s = vt_slot_of(c, id);
-  int rc;
+  vt_llm_was was;
+  int rc, llm;
   if (!value) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s || (s->state != VT_OPEN && !(flags & (VT_META_DONE | VT_META_IF_ABSENT))))
     return VT_ENOTFOUND;
+  if ((llm = counted_llm(s)) != 0) vt_llm_before(c, (const vt_value *)span_meta(c, s), &was);
   rc = meta_put(c, id, s, key, key_len, value, flags);
+  if (rc == VT_OK && llm) vt_llm_after(c, &was, (const vt_value *)span_meta(c, s));
   if (rc == VT_OK && s->state == VT_DONE) FIRE(c, VT_EV_META, id);
   return rc;
 }
@@ -668,10 +676,13 @@ static int merge(vt_collector *c, vt_id id, vt_slot *s, const vt_value *obj) {
 
 int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj) {
   vt_slot *s = vt_slot_of(c, id);
-  int rc;
+  vt_llm_was was;
+  int rc, llm;
   if (!obj) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s) return VT_ENOTFOUND;
+  if ((llm = counted_llm(s)) != 0) vt_llm_before(c, (const vt_value *)span_meta(c, s), &was);
   rc = merge(c, id, s, obj);
+  if (rc == VT_OK && llm) vt_llm_after(c, &was, (const vt_value *)span_meta(c, s));
   if (rc == VT_OK && s->state == VT_DONE && vt_value_count(obj)) FIRE(c, VT_EV_META, id);
   return rc;
 }

@@ -3890,6 +3890,94 @@ TEST(test_llm_totals) {
   vt_collector_free(c);
 }
 
+/* The totals say what the finished llm_call spans say, however late their
+ * usage came: a change of a finished one's metadata (VT_META_DONE,
+ * IF_ABSENT, merge, a stream's meta line on load) takes its old usage out
+ * and the new in, model totals too; a change that is refused or touches no
+ * usage changes nothing, not even the cost's last bits. */
+TEST(test_llm_totals_follow_late_usage) {
+  static const char stream[] =
+      "{\"type\":\"trace\",\"trace_id\":\"trace_x\"}\n"
+      "{\"type\":\"end\",\"span\":{\"span_id\":1,\"kind\":\"llm_call\",\"name\":\"l\","
+      "\"start_unix_ns\":1,\"duration_ns\":1,\"metadata\":{\"model\":\"m\"}}}\n"
+      "{\"type\":\"meta\",\"span_id\":1,\"metadata\":{\"input_tokens\":7,\"cost_usd\":0.5}}\n";
+  vt_collector *c = new_enabled();
+  vt_llm_totals t, before;
+  vt_load_result r;
+  vt_id id, tool;
+  char name[16];
+  int i;
+  REQUIRE(c != NULL);
+  llm_call(c, "other", 1, 1, 0.1);
+  id = llm_call(c, "a", 10, 0, 0.5);
+  CHECK_EQ_INT(set_meta_flags(c, id, "input_tokens", vi(30), VT_META_DONE), VT_OK);
+  vt_collector_llm_totals(c, &t);
+  CHECK_EQ_INT(t.calls, 2);
+  CHECK_EQ_INT(t.input, 31);
+  CHECK_EQ_INT(model_totals(c, "a").input, 30);
+  /* a new model and output: the call moves from a to b */
+  CHECK_EQ_INT(vt_collector_merge_metadata(c, id, vj("{\"model\":\"b\",\"output_tokens\":5}")), VT_OK);
+  vt_collector_llm_totals(c, &t);
+  CHECK_EQ_INT(t.calls, 2);
+  CHECK_EQ_INT(t.output, 6);
+  CHECK_EQ_INT(model_totals(c, "a").calls, 0);
+  CHECK_EQ_INT(model_totals(c, "a").input, 0);
+  CHECK_EQ_INT(model_totals(c, "b").calls, 1);
+  CHECK_EQ_INT(model_totals(c, "b").input, 30);
+  CHECK_EQ_INT(model_totals(c, "b").output, 5);
+  CHECK(fabs(model_totals(c, "b").cost_usd - 0.5) < 1e-12);
+  /* no longer priced */
+  CHECK_EQ_INT(set_meta_flags(c, id, "cost_usd", vs("?", 1), VT_META_DONE), VT_OK);
+  vt_collector_llm_totals(c, &t);
+  CHECK_EQ_INT(t.unpriced, 1);
+  CHECK(fabs(t.cost_usd - 0.1) < 1e-12);
+  CHECK_EQ_INT(model_totals(c, "b").unpriced, 1);
+  /* usage where there was none: IF_ABSENT */
+  CHECK_EQ_INT(set_meta_flags(c, id, "cache_read_tokens", vi(4), VT_META_IF_ABSENT), VT_OK);
+  vt_collector_llm_totals(c, &before);
+  CHECK_EQ_INT(before.cache_read, 4);
+  /* refused, or no usage: exactly as they were */
+  CHECK_EQ_INT(set_meta_flags(c, id, "cache_read_tokens", vi(9), VT_META_IF_ABSENT), VT_EEXIST);
+  CHECK_EQ_INT(set_meta_flags(c, id, "note", vs("x", 1), VT_META_DONE), VT_OK);
+  CHECK_EQ_INT(vt_collector_merge_metadata(c, id, vj("{\"input_tokens\":30}")), VT_OK);
+  CHECK_EQ_INT(vt_collector_merge_metadata(c, id, vj("[1]")), VT_EINVAL);
+  vt_collector_llm_totals(c, &t);
+  CHECK(memcmp(&t, &before, sizeof t) == 0);
+  /* spans of other kinds are not counted, whatever their metadata */
+  tool = start(c, VT_TOOL_CALL, "tool");
+  finish(c, tool);
+  CHECK_EQ_INT(set_meta_flags(c, tool, "input_tokens", vi(1000), VT_META_DONE), VT_OK);
+  vt_collector_llm_totals(c, &t);
+  CHECK(memcmp(&t, &before, sizeof t) == 0);
+  /* taken spans are gone: their usage stays in */
+  vt_collector_take(c);
+  CHECK_EQ_INT(set_meta_flags(c, id, "input_tokens", vi(1), VT_META_DONE), VT_ENOTFOUND);
+  vt_collector_llm_totals(c, &t);
+  CHECK(memcmp(&t, &before, sizeof t) == 0);
+  /* a stream's meta line on load */
+  CHECK_EQ_INT(vt_collector_load_text(c, stream, strlen(stream), &r), VT_OK);
+  vt_collector_llm_totals(c, &t);
+  CHECK_EQ_INT(t.calls, 1);
+  CHECK_EQ_INT(t.input, 7);
+  CHECK_EQ_INT(t.unpriced, 0);
+  CHECK(fabs(t.cost_usd - 0.5) < 1e-12);
+  CHECK_EQ_INT(model_totals(c, "m").input, 7);
+  /* past 1024 models, a model already there is still counted as itself */
+  vt_collector_reset(c);
+  for (i = 0; i < 1024; i++) {
+    snprintf(name, sizeof name, "m%d", i);
+    llm_call(c, name, 1, 0, -1);
+  }
+  id = llm_call(c, "m0", 1, 0, -1);
+  llm_call(c, "new", 1, 0, -1);
+  CHECK_EQ_INT(model_totals(c, "m0").calls, 2);
+  CHECK_EQ_INT(model_totals(c, "(other models)").calls, 1);
+  CHECK_EQ_INT(set_meta_flags(c, id, "model", vs("newer", 5), VT_META_DONE), VT_OK);
+  CHECK_EQ_INT(model_totals(c, "m0").calls, 1);
+  CHECK_EQ_INT(model_totals(c, "(other models)").calls, 2);
+  vt_collector_free(c);
+}
+
 /* The profile's LLM section is the running totals (one rule). */
 TEST(test_profile_llm_is_totals) {
   vt_collector *c = new_enabled();
@@ -4508,6 +4596,7 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_export_path),
     TAP_ENTRY(test_usage_read),
     TAP_ENTRY(test_llm_totals),
+    TAP_ENTRY(test_llm_totals_follow_late_usage),
     TAP_ENTRY(test_profile_llm_is_totals),
     TAP_ENTRY(test_prices),
     TAP_ENTRY(test_response_read),
