@@ -149,7 +149,7 @@ void vt_vb_key(vt_vb *b, const char *s, size_t len);
 void vt_vb_end(vt_vb *b);
 void vt_vb_copy(vt_vb *b, const vt_value *v); /* a whole value */
 const vt_value *vt_vb_value(const vt_vb *b);
-/* A copy of a value (vt_free it), or NULL. */
+/* A copy of a value (vt_free it), or NULL (out of memory, or v is NULL). */
 vt_value *vt_value_dup(const vt_value *v);
 
 /* ---- collectors -------------------------------------------------------------- */
@@ -225,7 +225,8 @@ typedef struct vt_link {
   size_t trace_id_len;
   const char *span_id; /* decimal text of a local id, or 16 hex digits */
   size_t span_id_len;
-  const vt_value *attributes; /* an object, or NULL */
+  const vt_value *attributes; /* an object, or NULL (at start anything else
+                               * is none; import refuses it, VT_EINVAL) */
 } vt_link;
 
 /* A sub-phase event of a span. */
@@ -283,14 +284,19 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns);
 #define VT_META_IF_ABSENT 1u /* only when the key is missing (VT_EEXIST) */
 #define VT_META_DONE 2u      /* completed spans take it too */
 /* Set a metadata key of an open span (with VT_META_DONE, or IF_ABSENT, of a
- * completed one too). VT_ENOTFOUND, VT_EEXIST, VT_ELIMIT, VT_ENOMEM. */
+ * completed one too). VT_ENOTFOUND, VT_EEXIST, VT_ELIMIT, VT_ENOMEM. A NULL
+ * value (what vt_vb_value gives once building failed) is VT_ENOMEM, and
+ * nothing changes: a host may pass vt_vb_value(&b) straight on. */
 int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key,
                               size_t key_len, const vt_value *value,
                               unsigned flags);
 /* Set every key of the object `obj` (open or completed span), replacing
- * keys it has. All or nothing. */
+ * keys it has. All or nothing: VT_ENOTFOUND, VT_EINVAL (obj is no object),
+ * VT_ELIMIT, VT_ENOMEM (also for a NULL obj, as vt_collector_set_metadata). */
 int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj);
-/* Append an event to an open span (VT_ENOTFOUND otherwise). */
+/* Append an event to an open span (VT_ENOTFOUND otherwise). Its attributes
+ * are an object or NULL: anything else is VT_EINVAL, as vmtrace.record_event
+ * refuses it. */
 int vt_collector_record_event(vt_collector *c, vt_id id, const char *name,
                               size_t name_len, const vt_value *attributes);
 /* Time since an open span started (mock-aware), or a completed span's
@@ -331,11 +337,25 @@ void vt_collector_take(vt_collector *c);
 
 /* Reset the collector (as vt_collector_reset) into the trace `t` names
  * (trace id, salt, remote parent, tracestate, wall epoch, dropped count):
- * what reading a file back does before importing its spans. */
+ * what reading a file back does before importing its spans. The trace id is
+ * never all zero (invalid in W3C and OTLP): with trace_id "" and all-zero
+ * trace_bytes the collector keeps the fresh trace id and salt of the reset;
+ * with a text but zero bytes (a trace id that is no uuid) the bytes are a
+ * hash of the text (the same text, the same bytes); with bytes but no text
+ * the text is "trace_<uuid>" of the bytes. */
 void vt_collector_reset_trace(vt_collector *c, const vt_trace_info *t);
 /* Add a completed span as it was recorded elsewhere (its id, times, metadata,
  * links and events, all copied). VT_EEXIST for an id in use, VT_EINVAL for
- * an id of 0 or past 2^40, an unknown kind or a parent not before it. */
+ * an id of 0 or past 2^40, an unknown kind, a parent not before it, or
+ * metadata, link or event attributes that are no object.
+ * Ids are kept as given, and the store's memory follows the range of the ids
+ * held, not their size: one span of id 2^40 costs what one of id 1 does.
+ * An id that would spread the ids held over more than VT_IMPORT_RANGE ids
+ * and 8192 more per span held is refused with VT_ELIMIT (nothing changes):
+ * renumber ids that sparse first, keeping their order (the reader does,
+ * vt_load_result.renumbered). Spans come in any order (finish order: a
+ * child before its parent), so the core cannot renumber them one by one. */
+#define VT_IMPORT_RANGE ((vt_id)1 << 29)
 int vt_collector_import(vt_collector *c, const vt_span_view *v);
 
 /* ---- the event bus ---------------------------------------------------------- */
@@ -407,7 +427,9 @@ int64_t vt_usage_tokens(const vt_usage *u);
 void vt_usage_write(const vt_usage *u, vt_vb *b);
 
 /* Running totals of the finished llm_call spans: kept by the core when they
- * finish, not changed by take or max_spans, cleared by reset. */
+ * finish, and when the metadata of a finished one changes (VT_META_DONE,
+ * VT_META_IF_ABSENT, merge, a stream's meta line on load: its old usage
+ * out, the new in); not changed by take or max_spans, cleared by reset. */
 typedef struct vt_llm_totals {
   uint64_t calls, unpriced;
   int64_t input, output, cache_read, cache_write;
@@ -501,7 +523,8 @@ struct cJSON;
  * (vt_free it), or NULL with a message in *err and the byte offset *at. */
 vt_value *vt_json_parse(const char *text, size_t len, const char **err, size_t *at);
 /* Conversions for hosts that build metadata with cJSON (a cJSON_Raw item
- * holding decimal digits is an exact integer). vt_free / cJSON_Delete them. */
+ * holding decimal digits is an exact integer; past int64 it is a number, as
+ * vt_json_parse reads the same text). vt_free / cJSON_Delete them. */
 vt_value *vt_value_from_cjson(const struct cJSON *item);
 struct cJSON *vt_value_to_cjson(const vt_value *v);
 
@@ -594,14 +617,22 @@ typedef struct vt_load_result {
   size_t skipped_lines;  /* torn or corrupt stream lines skipped (but the last) */
   int torn_tail;         /* the last line was cut short (as a crash leaves it) */
   size_t renumbered;     /* 1 when sparse ids were renumbered */
-  size_t line;           /* where the error is (with a status other than VT_OK) */
-  char error[200];
+  size_t line;           /* with a status other than VT_OK: where the error is;
+                          * with VT_OK: the first line skipped (0: none) */
+  char error[200];       /* what is wrong there ("" when VT_OK skipped none) */
 } vt_load_result;
 /* Replace the spans of c with those read from f: a JSON span list (the json
  * export) or an NDJSON stream, also one cut short by a crash (spans still
- * open come back with unfinished = true, ending at the last time seen). The
- * input is read in a bounded window; a refused file leaves c as it was.
- * VT_OK, VT_EINVAL, VT_EIO (errno) or VT_ENOMEM with r->line and r->error. */
+ * open come back with unfinished = true, ending at the last time seen). In a
+ * stream a line that cannot be used (corrupt, an unknown type, a span that
+ * ends twice) is skipped and counted; in a span list any such span refuses
+ * the file: VT_EEXIST for a span id that comes twice, VT_EINVAL for the
+ * rest. The input is read in a bounded window; a refused file leaves c as
+ * it was. The trace is the file's (vt_collector_reset_trace): a file that names no
+ * trace id gets a fresh one; an id that is no uuid keeps its text, its
+ * OTLP/W3C bytes a hash of it; an id longer than 47 bytes is refused.
+ * VT_OK, VT_EINVAL, VT_EEXIST, VT_EIO (errno) or VT_ENOMEM with r->line and
+ * r->error. */
 int vt_collector_load(vt_collector *c, FILE *f, vt_load_result *r);
 /* The same from memory. */
 int vt_collector_load_text(vt_collector *c, const char *text, size_t len, vt_load_result *r);

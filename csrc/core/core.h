@@ -117,8 +117,10 @@ typedef struct vt_model_totals {
 struct vt_collector {
   int enabled;
   vt_id next_id;
-  vt_chunk **chunks; /* chunk k holds ids k*VT_CHUNK_SIZE+1 .. */
+  vt_chunk **chunks; /* chunks[i] holds ids (chunk_base+i)*VT_CHUNK_SIZE+1 .. */
   size_t nchunks;
+  size_t chunk_base; /* the table begins at the lowest chunk an import used, so
+                      * its size follows the range of ids held, not the ids */
   vt_id *done; /* completed ids in finish order (the oldest may be evicted:
                 * done then moves ahead within done_base) */
   vt_id *done_base;
@@ -165,6 +167,15 @@ void vt_bus_fire(vt_collector *c, vt_ev ev, vt_id id);
 void vt_trace_decide(vt_collector *c);
 /* Count the usage of a finished llm_call span in the totals. */
 void vt_llm_count(vt_collector *c, const vt_value *metadata);
+/* A finished llm_call span's usage as counted, kept while its metadata
+ * changes: vt_llm_before reads it, vt_llm_after takes it out of the totals
+ * and the usage the metadata has now in (when they differ). */
+typedef struct vt_llm_was {
+  vt_usage u;  /* its numbers (its strings may move with the change) */
+  long model;  /* the model totals it is in, or -1 */
+} vt_llm_was;
+void vt_llm_before(const vt_collector *c, const vt_value *metadata, vt_llm_was *w);
+void vt_llm_after(vt_collector *c, const vt_llm_was *w, const vt_value *metadata);
 void vt_llm_clear(vt_collector *c);
 
 #endif

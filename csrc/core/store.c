@@ -2,7 +2,8 @@
  * store.c: the span store. Spans live in fixed-size chunks indexed by id
  * (ids count up from 1), so an open or completed span is found in O(1) and a
  * completed span without metadata costs one 48-byte slot plus its place in
- * the finish-order list. What a span owns besides its slot (metadata in the
+ * the finish-order list. The table of chunks begins at the lowest one used,
+ * so imported spans of far ids cost what near ones do. What a span owns besides its slot (metadata in the
  * compact value encoding, links, events) is carved from its chunk's arena
  * and freed with the chunk. Active stacks (one per coroutine) hold open ids;
  * each open span knows its stack, so finishing from anywhere removes it from
@@ -21,13 +22,17 @@
 #define BLOCK_DATA ((sizeof(vt_block) + 15) & ~(size_t)15)
 #define BLOCK_SIZE 16384u
 
+/* The chunk that holds id, or NULL (an id below the table's base wraps to
+ * an index past its end). */
+static vt_chunk *chunk_of(const vt_collector *c, vt_id id) {
+  size_t i = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
+  return i < c->nchunks ? c->chunks[i] : NULL;
+}
+
 vt_slot *vt_slot_of(const vt_collector *c, vt_id id) {
-  size_t k;
   vt_chunk *ch;
   vt_slot *s;
-  if (id == 0 || id >= c->next_id) return NULL;
-  k = (size_t)((id - 1) >> VT_CHUNK_BITS);
-  if (k >= c->nchunks || !(ch = c->chunks[k])) return NULL;
+  if (id == 0 || id >= c->next_id || !(ch = chunk_of(c, id))) return NULL;
   s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
   return s->state != VT_FREE ? s : NULL;
 }
@@ -51,7 +56,7 @@ static void *small_alloc(vt_chunk *ch, size_t n) {
  * its own on the span's list, freed with the span: under max_spans, memory
  * follows the spans kept, however much metadata each one carries. */
 void *vt_arena_alloc(vt_collector *c, vt_id id, size_t n) {
-  vt_chunk *ch = c->chunks[(id - 1) >> VT_CHUNK_BITS];
+  vt_chunk *ch = chunk_of(c, id);
   vt_slot *s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
   vt_block *own;
   if (n > SIZE_MAX - BLOCK_SIZE) return NULL;
@@ -108,29 +113,48 @@ static void chunk_free(vt_chunk *ch) {
  * in it is gone. */
 static void slot_release(vt_collector *c, vt_id id, vt_slot *s) {
   size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
-  vt_chunk *ch = c->chunks[k];
+  vt_chunk *ch = c->chunks[k - c->chunk_base];
   vt_names_release(&c->names, s->name);
   if (s->smeta) vt_names_release(&c->names, s->smeta - 1);
   big_free(s);
   memset(s, 0, sizeof *s);
   if (--ch->live == 0 && c->next_id > (vt_id)(k + 1) * VT_CHUNK_SIZE) {
     chunk_free(ch);
-    c->chunks[k] = NULL;
+    c->chunks[k - c->chunk_base] = NULL;
   }
 }
 
+/* Make chunk k (ids k*VT_CHUNK_SIZE+1 ..). The table begins at the first
+ * chunk made after a reset (0 when recording, an import's otherwise) and
+ * grows up, or down for an import of lower ids, doubling either way. */
 static int chunk_new(vt_collector *c, size_t k) {
-  if (k >= c->nchunks) {
+  size_t i;
+  if (!c->nchunks) c->chunk_base = k;
+  if (k < c->chunk_base) {
+    size_t by = c->chunk_base - k, n;
+    vt_chunk **d;
+    if (by < c->nchunks) by = c->nchunks < c->chunk_base ? c->nchunks : c->chunk_base;
+    n = c->nchunks + by;
+    d = vt_realloc(c->chunks, n * sizeof *d);
+    if (!d) return 0;
+    memmove(d + by, d, c->nchunks * sizeof *d);
+    memset(d, 0, by * sizeof *d);
+    c->chunks = d;
+    c->nchunks = n;
+    c->chunk_base -= by;
+  }
+  i = k - c->chunk_base;
+  if (i >= c->nchunks) {
     size_t n = c->nchunks ? c->nchunks * 2 : 16;
     vt_chunk **d;
-    while (n <= k) n *= 2;
+    while (n <= i) n *= 2;
     d = vt_realloc(c->chunks, n * sizeof *d);
     if (!d) return 0;
     memset(d + c->nchunks, 0, (n - c->nchunks) * sizeof *d);
     c->chunks = d;
     c->nchunks = n;
   }
-  if (!c->chunks[k]) {
+  if (!c->chunks[i]) {
     /* Only slots of ids below next_id are ever read. A chunk that begins at
      * next_id gets each slot written as its id comes (the recording path);
      * any other (an import's) starts with every slot free. */
@@ -139,23 +163,24 @@ static int chunk_new(vt_collector *c, size_t k) {
     if (!ch) return 0;
     ch->live = 0;
     ch->arena = NULL;
-    c->chunks[k] = ch;
+    c->chunks[i] = ch;
   }
   return 1;
 }
 
-/* Move next_id up to `id` + 1, freeing the slots it passes over in the chunk
- * being filled (an import with a gap in the ids). */
+/* Move next_id up to `id` + 1, freeing the slots it passes over in the
+ * chunks that exist (an import with a gap in the ids). No chunk lies between
+ * next_id's and id's (chunks are made at next_id, or at the id imported), so
+ * a missing one is passed in one step, not chunk by chunk. */
 static void skip_to(vt_collector *c, vt_id id) {
-  while (c->next_id <= id) {
-    size_t k = (size_t)((c->next_id - 1) >> VT_CHUNK_BITS);
-    if (k < c->nchunks && c->chunks[k] && c->next_id < id)
-      c->chunks[k]->s[(c->next_id - 1) & (VT_CHUNK_SIZE - 1)].state = VT_FREE;
-    if (c->next_id < id && (k >= c->nchunks || !c->chunks[k])) /* a whole missing chunk */
-      c->next_id = (vt_id)(k + 1) * VT_CHUNK_SIZE + 1 < id ? (vt_id)(k + 1) * VT_CHUNK_SIZE + 1 : id;
-    else
-      c->next_id++;
+  vt_id first = (((id - 1) >> VT_CHUNK_BITS) << VT_CHUNK_BITS) + 1; /* of id's chunk */
+  while (c->next_id < id) {
+    vt_chunk *ch = chunk_of(c, c->next_id);
+    if (ch) ch->s[(c->next_id - 1) & (VT_CHUNK_SIZE - 1)].state = VT_FREE;
+    if (ch || c->next_id >= first) c->next_id++;
+    else c->next_id = first;
   }
+  c->next_id = id + 1;
 }
 
 static vt_extra *extra_of(vt_collector *c, vt_id id, vt_slot *s) {
@@ -314,9 +339,10 @@ static void clear_spans(vt_collector *c) {
   size_t k;
   for (k = 0; k < c->nchunks; k++) {
     vt_chunk *ch = c->chunks[k];
+    vt_id first = (vt_id)(c->chunk_base + k) * VT_CHUNK_SIZE + 1;
     size_t i;
     if (!ch) continue;
-    for (i = 0; i < VT_CHUNK_SIZE && (vt_id)k * VT_CHUNK_SIZE + i + 1 < c->next_id; i++)
+    for (i = 0; i < VT_CHUNK_SIZE && first + i < c->next_id; i++)
       if (ch->s[i].state != VT_FREE) {
         vt_names_release(&c->names, ch->s[i].name);
         if (ch->s[i].smeta) vt_names_release(&c->names, ch->s[i].smeta - 1);
@@ -326,7 +352,7 @@ static void clear_spans(vt_collector *c) {
   }
   vt_free(c->chunks);
   c->chunks = NULL;
-  c->nchunks = 0;
+  c->nchunks = c->chunk_base = 0;
   vt_free(c->done_base);
   c->done = c->done_base = NULL;
   c->ndone = c->capdone = c->nopen = 0;
@@ -354,12 +380,19 @@ void vt_collector_reset(vt_collector *c) {
 }
 
 void vt_collector_reset_trace(vt_collector *c, const vt_trace_info *t) {
+  static const unsigned char zero[16];
   empty(c);
   stamp(c);
-  memcpy(c->trace_id, t->trace_id, sizeof c->trace_id);
-  c->trace_id[sizeof c->trace_id - 1] = '\0';
-  memcpy(c->trace_bytes, t->trace_bytes, 16);
-  c->span_salt = t->span_salt;
+  /* Never an all-zero trace id (W3C and OTLP refuse it): a trace t does not
+   * name keeps the fresh one stamp made; bytes t lacks come from its text. */
+  if (t->trace_id[0] || memcmp(t->trace_bytes, zero, 16) != 0) {
+    memcpy(c->trace_id, t->trace_id, sizeof c->trace_id);
+    c->trace_id[sizeof c->trace_id - 1] = '\0';
+    if (memcmp(t->trace_bytes, zero, 16) != 0) memcpy(c->trace_bytes, t->trace_bytes, 16);
+    else vt_trace_id_derive(c->trace_id, strlen(c->trace_id), c->trace_bytes);
+    if (!c->trace_id[0]) vt_trace_id_text(c->trace_bytes, c->trace_id);
+    c->span_salt = t->span_salt;
+  }
   c->remote_parent = t->remote_parent;
   c->remote_flags = t->remote_flags;
   c->wall_epoch_ns = t->wall_epoch_ns;
@@ -628,13 +661,22 @@ static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size
   return VT_OK;
 }
 
+/* A finished llm_call span: its usage is in the LLM totals, so a change of
+ * its metadata goes there too (one truth: the totals say what the spans
+ * say, however late the usage came). */
+static int counted_llm(const vt_slot *s) { return s->state == VT_DONE && s->kind == VT_LLM_CALL; }
+
 int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key, size_t key_len,
                               const vt_value *value, unsigned flags) {
   vt_slot *s = vt_slot_of(c, id);
-  int rc;
+  vt_llm_was was;
+  int rc, llm;
+  if (!value) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s || (s->state != VT_OPEN && !(flags & (VT_META_DONE | VT_META_IF_ABSENT))))
     return VT_ENOTFOUND;
+  if ((llm = counted_llm(s)) != 0) vt_llm_before(c, (const vt_value *)span_meta(c, s), &was);
   rc = meta_put(c, id, s, key, key_len, value, flags);
+  if (rc == VT_OK && llm) vt_llm_after(c, &was, (const vt_value *)span_meta(c, s));
   if (rc == VT_OK && s->state == VT_DONE) FIRE(c, VT_EV_META, id);
   return rc;
 }
@@ -669,9 +711,13 @@ static int merge(vt_collector *c, vt_id id, vt_slot *s, const vt_value *obj) {
 
 int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj) {
   vt_slot *s = vt_slot_of(c, id);
-  int rc;
+  vt_llm_was was;
+  int rc, llm;
+  if (!obj) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s) return VT_ENOTFOUND;
+  if ((llm = counted_llm(s)) != 0) vt_llm_before(c, (const vt_value *)span_meta(c, s), &was);
   rc = merge(c, id, s, obj);
+  if (rc == VT_OK && llm) vt_llm_after(c, &was, (const vt_value *)span_meta(c, s));
   if (rc == VT_OK && s->state == VT_DONE && vt_value_count(obj)) FIRE(c, VT_EV_META, id);
   return rc;
 }
@@ -697,7 +743,12 @@ static const vt_value *arena_value(vt_collector *c, vt_id id, const vt_value *v,
   return v;
 }
 
-/* Copy links into the span's extra. */
+/* Attributes (of a link or an event) and metadata are an object, or NULL. */
+static int obj_or_null(const vt_value *a) { return !a || vt_value_type(a) == VT_OBJ; }
+
+/* Copy links into the span's extra. At start, attributes that are no object
+ * are none (start has no status to refuse them with, as metadata that is no
+ * object is none); import refuses them before it gets here. */
 static int links_copy(vt_collector *c, vt_id id, vt_extra *x, const vt_link *links, size_t n) {
   size_t i;
   int ok = 1;
@@ -709,7 +760,8 @@ static int links_copy(vt_collector *c, vt_id id, vt_extra *x, const vt_link *lin
     d->span_id = arena_dup(c, id, links[i].span_id, links[i].span_id_len);
     d->trace_id_len = links[i].trace_id_len;
     d->span_id_len = links[i].span_id_len;
-    d->attributes = links[i].attributes && vt_value_count(links[i].attributes)
+    d->attributes = links[i].attributes && obj_or_null(links[i].attributes) &&
+                            vt_value_count(links[i].attributes)
                         ? arena_value(c, id, links[i].attributes, &ok)
                         : NULL;
     ok = ok && d->trace_id && d->span_id;
@@ -736,16 +788,15 @@ static const vt_start_args no_args = {NULL, 0, NULL, 0, 0, 0, 0};
 
 /* Undo a slot filled by start when what it carries could not be copied. */
 static vt_id start_fail(vt_collector *c, vt_id id, vt_slot *s) {
-  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
   memset(s, 0, sizeof *s); /* its arena memory goes with the chunk */
-  (void)k;
+  (void)id;
   return drop(c);
 }
 
 vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, uint32_t name,
                                   const vt_start_args *a) {
   vt_id id = c->next_id;
-  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
+  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS); /* never below the table's base */
   vt_chunk *ch;
   vt_slot *s;
   if (!a) a = &no_args;
@@ -754,10 +805,12 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
                   !c->names.v[name].s))
     return drop(c);
   if (!st) st = &c->main;
-  if (VT_UNLIKELY(k >= c->nchunks || !c->chunks[k]) && !chunk_new(c, k)) return drop(c);
+  if (VT_UNLIKELY(k - c->chunk_base >= c->nchunks || !c->chunks[k - c->chunk_base]) &&
+      !chunk_new(c, k))
+    return drop(c);
   if (VT_UNLIKELY(st->n == st->cap) && !stack_grow(st)) return drop(c);
   if (VT_UNLIKELY(c->capdone <= c->ndone + c->nopen + 1) && !done_reserve(c)) return drop(c);
-  ch = c->chunks[k];
+  ch = c->chunks[k - c->chunk_base];
   s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
   s->x = NULL;
   s->flags = 0;
@@ -884,6 +937,7 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name, size_
   int64_t now;
   int ok = 1;
   const vt_value *attrs;
+  if (!obj_or_null(attributes)) return VT_EINVAL;
   if (!s || s->state != VT_OPEN) return VT_ENOTFOUND;
   if (!(x = extra_of(c, id, s))) return VT_ENOMEM;
   if (x->nevents == x->capevents) { /* doubling within the arena */
@@ -916,6 +970,18 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name, size_
 
 /* ---- import (the reader) ------------------------------------------------------------ */
 
+/* May an import make chunk k? When the table must grow for it, the chunks it
+ * would span (from its base to the highest id used, and k) are bounded by
+ * the spans held: VT_IMPORT_RANGE ids and two chunks for each span. */
+static int import_fits(const vt_collector *c, size_t k) {
+  size_t lo = c->chunk_base, hi;
+  if (!c->nchunks || (k >= lo && k - lo < c->nchunks)) return 1; /* no growth */
+  hi = c->next_id > 1 ? (size_t)((c->next_id - 2) >> VT_CHUNK_BITS) : lo;
+  if (k < lo) lo = k;
+  if (k > hi) hi = k;
+  return hi - lo < (size_t)(VT_IMPORT_RANGE >> VT_CHUNK_BITS) + 2 * (c->ndone + c->nopen + 1);
+}
+
 int vt_collector_import(vt_collector *c, const vt_span_view *v) {
   size_t k, i;
   int64_t nm;
@@ -925,13 +991,19 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v) {
   if (v->id == 0 || v->id > ((vt_id)1 << 40) || (unsigned)v->kind >= VT_KIND_COUNT ||
       v->parent >= v->id)
     return VT_EINVAL;
+  if (!obj_or_null(v->metadata)) return VT_EINVAL; /* (merge's refusal would read as VT_ENOMEM) */
+  for (i = 0; i < v->nlinks; i++)
+    if (!obj_or_null(v->links[i].attributes)) return VT_EINVAL;
+  for (i = 0; i < v->nevents; i++)
+    if (!obj_or_null(v->events[i].attributes)) return VT_EINVAL;
   if (vt_slot_of(c, v->id)) return VT_EEXIST;
   k = (size_t)((v->id - 1) >> VT_CHUNK_BITS);
+  if (!import_fits(c, k)) return VT_ELIMIT;
   if (!chunk_new(c, k)) return VT_ENOMEM;
   if (c->capdone <= c->ndone + c->nopen + 1 && !done_reserve(c)) return VT_ENOMEM;
   nm = vt_names_intern(&c->names, v->name, v->name_len);
   if (nm < 0) return VT_ENOMEM;
-  s = &c->chunks[k]->s[(v->id - 1) & (VT_CHUNK_SIZE - 1)];
+  s = &chunk_of(c, v->id)->s[(v->id - 1) & (VT_CHUNK_SIZE - 1)];
   memset(s, 0, sizeof *s);
   if (v->id >= c->next_id) skip_to(c, v->id);
   s->state = VT_DONE;
@@ -962,7 +1034,7 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v) {
   s->track = v->track;
   s->kind = (uint8_t)v->kind;
   s->flags = VT_F_WALL;
-  c->chunks[k]->live++;
+  chunk_of(c, v->id)->live++;
   c->done[c->ndone++] = v->id;
   if (s->kind == VT_LLM_CALL) vt_llm_count(c, (const vt_value *)x->meta);
   FIRE(c, VT_EV_LOAD, v->id);
@@ -1014,12 +1086,14 @@ vt_id vt_collector_completed_id(const vt_collector *c, size_t i) {
 }
 
 vt_id vt_collector_next_completed(const vt_collector *c, vt_id after) {
-  vt_id id = after + 1;
+  vt_id id = after + 1, lo = (vt_id)c->chunk_base * VT_CHUNK_SIZE + 1;
+  if (id < lo) id = lo; /* no span below the table */
   while (id < c->next_id) {
-    size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS);
-    const vt_chunk *ch = k < c->nchunks ? c->chunks[k] : NULL;
-    if (!ch) { /* a freed chunk: skip it whole */
-      id = (vt_id)(k + 1) * VT_CHUNK_SIZE + 1;
+    size_t i = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
+    const vt_chunk *ch;
+    if (i >= c->nchunks) return 0; /* nor past it */
+    if (!(ch = c->chunks[i])) { /* a freed chunk: skip it whole */
+      id = (vt_id)(c->chunk_base + i + 1) * VT_CHUNK_SIZE + 1;
       continue;
     }
     if (ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)].state == VT_DONE) return id;

@@ -1,7 +1,8 @@
 /*
  * usage.c: LLM usage, the one rule by which tokens, cost and model are read
  * from a span's metadata (the seed's LlmCallUsage keys), and the running
- * totals the collector keeps as llm_call spans finish. Every reader of usage
+ * totals the collector keeps as llm_call spans finish (and as the metadata
+ * of a finished one changes: its old usage out, the new in). Every reader of usage
  * (llm_totals, the profile, folded weights, OTLP's GenAI attributes, the
  * HTML report) calls vt_usage_read; the totals survive take_spans and
  * max_spans, and reset clears them.
@@ -72,32 +73,55 @@ static void add(vt_llm_totals *t, const vt_usage *u) {
   else t->unpriced++;
 }
 
+static void sub(vt_llm_totals *t, const vt_usage *u) {
+  t->calls--;
+  t->input -= u->input;
+  t->output -= u->output;
+  t->cache_read -= u->cache_read;
+  t->cache_write -= u->cache_write;
+  if (u->priced) t->cost_usd -= u->cost_usd;
+  else t->unpriced--;
+}
+
 static uint32_t hash(const char *s, size_t n) {
   uint32_t h = 2166136261u;
   while (n--) h = (h ^ (unsigned char)*s++) * 16777619u;
   return h;
 }
 
+static long model_scan(const vt_collector *c, const char *name, size_t len) {
+  uint32_t h = hash(name, len);
+  size_t i;
+  for (i = 0; i < c->nmodels; i++) { /* few models: a scan by hash */
+    const vt_model_totals *m = &c->models[i];
+    if (m->hash == h && m->len == len && memcmp(m->model, name, len) == 0) return (long)i;
+  }
+  return -1;
+}
+
+/* Where a model's calls are counted: its own totals, else (once the table
+ * is full) OTHER_MODELS'; -1 when none is there yet. */
+static long model_find(const vt_collector *c, const char *name, size_t len) {
+  long i = model_scan(c, name, len);
+  if (i < 0 && c->nmodels >= MAX_MODELS) i = model_scan(c, OTHER_MODELS, strlen(OTHER_MODELS));
+  return i;
+}
+
 /* The totals of a model, added when new; NULL when out of memory. */
 static vt_llm_totals *model_totals(vt_collector *c, const char *name, size_t len) {
-  uint32_t h;
-  size_t i;
+  long i = model_find(c, name, len);
   vt_model_totals *m;
+  if (i >= 0) return &c->models[i].t;
   if (c->nmodels >= MAX_MODELS) {
     name = OTHER_MODELS;
     len = strlen(OTHER_MODELS);
-  }
-  h = hash(name, len);
-  for (i = 0; i < c->nmodels; i++) { /* few models: a scan by hash */
-    m = &c->models[i];
-    if (m->hash == h && m->len == len && memcmp(m->model, name, len) == 0) return &m->t;
   }
   if (!vt_grow((void **)&c->models, &c->capmodels, c->nmodels + 1, sizeof *c->models))
     return NULL;
   m = &c->models[c->nmodels];
   if (!(m->model = vt_memdup(name, len))) return NULL;
   m->len = len;
-  m->hash = h;
+  m->hash = hash(name, len);
   memset(&m->t, 0, sizeof m->t);
   c->nmodels++;
   return &m->t;
@@ -110,6 +134,24 @@ void vt_llm_count(vt_collector *c, const vt_value *metadata) {
   add(&c->llm, &u);
   t = model_totals(c, u.model, u.model_len);
   if (t) add(t, &u);
+}
+
+void vt_llm_before(const vt_collector *c, const vt_value *metadata, vt_llm_was *w) {
+  vt_usage_read(metadata, &w->u);
+  w->model = model_find(c, w->u.model, w->u.model_len);
+}
+
+void vt_llm_after(vt_collector *c, const vt_llm_was *w, const vt_value *metadata) {
+  vt_usage now;
+  const vt_usage *was = &w->u; /* its numbers only: its strings may have moved */
+  vt_usage_read(metadata, &now);
+  if (now.input == was->input && now.output == was->output && now.cache_read == was->cache_read &&
+      now.cache_write == was->cache_write && now.priced == was->priced &&
+      now.cost_usd == was->cost_usd && model_find(c, now.model, now.model_len) == w->model)
+    return; /* the usage did not change: no arithmetic on the cost */
+  sub(&c->llm, was);
+  if (w->model >= 0) sub(&c->models[w->model].t, was);
+  vt_llm_count(c, metadata);
 }
 
 void vt_llm_clear(vt_collector *c) {

@@ -120,8 +120,11 @@ const vt_value *vt_value_get(const vt_value *obj, const char *key, size_t klen) 
 }
 
 vt_value *vt_value_dup(const vt_value *v) {
-  size_t n = vt_value_size(v);
-  void *p = vt_malloc(n);
+  size_t n;
+  void *p;
+  if (!v) return NULL; /* a failed builder's value: nothing to copy */
+  n = vt_value_size(v);
+  p = vt_malloc(n);
   if (p) memcpy(p, v, n);
   return p;
 }

@@ -202,7 +202,9 @@ static int build(const vt_collector *c, vt_vb *b) {
     root *R = &roots[i];
     residual += (R->end - R->start) - (R->covered + (R->cur_e - R->cur_s));
   }
-  wall = n ? last - first : 0;
+  /* no span seen (none, or out of memory before the first): first and last
+   * are still their sentinels, and last - first would overflow */
+  wall = first <= last ? last - first : 0;
 
   vt_vb_obj(b);
   key(b, "trace_id");

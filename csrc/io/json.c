@@ -505,10 +505,17 @@ static void from_cjson(vt_vb *b, const cJSON *v, int depth) {
     case cJSON_True: vt_vb_bool(b, 1); break;
     case cJSON_Number: vt_vb_num(b, v->valuedouble); break;
     case cJSON_Raw: /* vmtrace's exact integers: decimal text */
-      if (v->valuestring && is_int_text(v->valuestring))
-        vt_vb_int(b, (int64_t)strtoll(v->valuestring, NULL, 10));
-      else
+      if (v->valuestring && is_int_text(v->valuestring)) {
+        long long x;
+        errno = 0;
+        x = strtoll(v->valuestring, NULL, 10);
+        /* past int64 strtoll saturates: a different integer. Such a literal
+         * is a number, as vt_json_parse reads the same text. */
+        if (errno != ERANGE) vt_vb_int(b, (int64_t)x);
+        else vt_vb_num(b, strtod(v->valuestring, NULL));
+      } else {
         vt_vb_null(b);
+      }
       break;
     case cJSON_String: vt_vb_str(b, v->valuestring, strlen(v->valuestring)); break;
     case cJSON_Array:

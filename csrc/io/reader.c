@@ -83,6 +83,8 @@ typedef struct reader {
   int64_t last_ns; /* the latest time seen */
   int stream;
   int any_valid;   /* a stream line that was understood */
+  size_t skip_line; /* the first line skipped, and why (for the result) */
+  char skip_error[200];
 } reader;
 
 /* ---- id map ----------------------------------------------------------------------- */
@@ -186,6 +188,8 @@ static int bad_at(reader *rd, size_t line, int status, const char *fmt, const ch
 
 #define BAD(rd, line, msg) bad_at(rd, line, VT_EINVAL, "%s", msg)
 #define OOM(rd, line) bad_at(rd, line, VT_ENOMEM, "%s", "out of memory")
+/* A stream line to skip, and why (stream_line's 1). */
+#define SKIP(rd, line, msg) (BAD(rd, line, msg), 1)
 
 /* ---- input --------------------------------------------------------------------- */
 
@@ -255,15 +259,20 @@ static const char *get_str(const vt_value *o, const char *k, size_t *len) {
 }
 
 /* Take the trace id (and the salt behind the exported span ids) from the
- * input, once. */
-static void take_trace(reader *rd, const vt_value *o, vt_id id, int header) {
+ * input, once. An id that is no uuid keeps its text; its bytes stay zero and
+ * vt_collector_reset_trace derives them from the text (and an input naming
+ * no trace gets a fresh one there). An id that does not fit trace_id[48] is
+ * refused: cut, it could end inside a UTF-8 sequence, and it would no longer
+ * be the id its links name. */
+static int take_trace(reader *rd, const vt_value *o, vt_id id, int header, size_t line) {
   size_t n, sl;
   const char *t = get_str(o, "trace_id", &n), *salt, *oid;
   uint64_t x;
   int64_t v;
-  if (rd->have_trace || !t) return;
+  if (rd->have_trace || !t || !n) return VT_OK;
+  if (n >= sizeof rd->info.trace_id) return BAD(rd, line, "trace id longer than 47 bytes");
+  if (memchr(t, '\0', n)) return BAD(rd, line, "trace id holding a NUL byte");
   if (!vt_trace_id_parse(t, n, rd->info.trace_bytes)) memset(rd->info.trace_bytes, 0, 16);
-  if (n >= sizeof rd->info.trace_id) n = sizeof rd->info.trace_id - 1;
   memcpy(rd->info.trace_id, t, n);
   rd->info.trace_id[n] = '\0';
   salt = get_str(o, header ? "otel_salt" : "otel_span_id", &sl);
@@ -274,6 +283,7 @@ static void take_trace(reader *rd, const vt_value *o, vt_id id, int header) {
   if (get_int(o, "remote_flags", &v)) rd->info.remote_flags = (unsigned)v;
   if (header && get_int(o, "dropped_spans", &v) && v > 0) rd->info.dropped = (uint64_t)v;
   rd->have_trace = 1;
+  return VT_OK;
 }
 
 /* Check a span object; fills id and parent. */
@@ -366,7 +376,7 @@ static int add_done(reader *rd, const vt_value *o, size_t line) {
     snprintf(num, sizeof num, "%llu", (unsigned long long)id);
     return bad_at(rd, line, VT_EEXIST, "span %s appears twice", num);
   }
-  take_trace(rd, o, id, 0);
+  if ((rc = take_trace(rd, o, id, 0, line)) != VT_OK) return rc;
   see_time(rd, o, 1);
   if (!parent) { /* a root of a joined remote trace knows the remote span */
     size_t sl;
@@ -503,7 +513,7 @@ static int read_line(reader *rd) {
 
 /* A new trace in the stream (the first, or a reset): what the live collector
  * held after it is this trace's spans alone. */
-static void new_trace(reader *rd, const vt_value *o) {
+static int new_trace(reader *rd, const vt_value *o, size_t line) {
   rd->nspans = 0;
   free_blocks(rd);
   rd->nmeta = 0;
@@ -513,7 +523,6 @@ static void new_trace(reader *rd, const vt_value *o) {
   memset(&rd->info, 0, sizeof rd->info);
   rd->have_trace = rd->have_epoch = 0;
   rd->last_ns = 0;
-  take_trace(rd, o, 0, 1);
   {
     int64_t ns;
     if (get_int(o, "start_unix_ns", &ns) && ns >= 0) {
@@ -521,6 +530,7 @@ static void new_trace(reader *rd, const vt_value *o) {
       rd->have_epoch = 1;
     }
   }
+  return take_trace(rd, o, 0, 1, line);
 }
 
 /* One line of a stream: VT_OK, 1 for a line to skip (corrupt), or an error. */
@@ -535,17 +545,22 @@ static int stream_line(reader *rd, size_t line) {
   if (rc != VT_OK) return 1;
   o = vt_vb_value(&rd->item);
   type = vt_value_type(o) == VT_OBJ ? get_str(o, "type", &n) : NULL;
-  if (!type) return 1;
+  if (!type) return SKIP(rd, line, "a line that is no object with a \"type\"");
   if (n == 5 && !memcmp(type, "trace", 5)) {
-    new_trace(rd, o);
+    if ((rc = new_trace(rd, o, line)) != VT_OK) return rc;
   } else if ((n == 5 && !memcmp(type, "start", 5)) || (n == 3 && !memcmp(type, "end", 3))) {
     vt_id id, parent;
     size_t at;
     int ended = n == 3;
     span = field(o, "span");
     if (check_span(rd, span, line, &id, &parent, !ended) != VT_OK) return 1;
-    if (imap_find(&rd->done, id)) return 1; /* ended twice */
-    take_trace(rd, span, id, 0);
+    if (imap_find(&rd->done, id)) { /* ended twice */
+      char num[24];
+      snprintf(num, sizeof num, "%llu", (unsigned long long)id);
+      bad_at(rd, line, VT_EEXIST, "span %s ends twice", num);
+      return 1;
+    }
+    if ((rc = take_trace(rd, span, id, 0, line)) != VT_OK) return rc;
     see_time(rd, span, ended);
     if (ended) {
       imap_del(&rd->open, id);
@@ -557,11 +572,12 @@ static int stream_line(reader *rd, size_t line) {
     }
   } else if (n == 7 && !memcmp(type, "context", 7)) { /* joined a remote trace */
     rd->have_trace = 0;
-    take_trace(rd, o, 0, 0);
+    if ((rc = take_trace(rd, o, 0, 0, line)) != VT_OK) return rc;
   } else if (n == 4 && !memcmp(type, "meta", 4)) {
     int64_t id;
     const vt_value *m = field(o, "metadata");
-    if (!get_int(o, "span_id", &id) || id <= 0 || !m || vt_value_type(m) != VT_OBJ) return 1;
+    if (!get_int(o, "span_id", &id) || id <= 0 || !m || vt_value_type(m) != VT_OBJ)
+      return SKIP(rd, line, "a meta line without a positive span_id and a metadata object");
     if (!vt_grow((void **)&rd->meta_at, &rd->capmeta, rd->nmeta + 1, sizeof *rd->meta_at) ||
         !vt_grow((void **)&rd->meta_id, &rd->capmeta2, rd->nmeta + 1, sizeof *rd->meta_id))
       return OOM(rd, line);
@@ -570,10 +586,19 @@ static int stream_line(reader *rd, size_t line) {
     vt_vb_copy(&rd->meta, m);
     if (rd->meta.failed) return OOM(rd, line);
   } else {
-    return 1; /* an unknown line type: skipped */
+    return SKIP(rd, line, "unknown line type");
   }
   rd->any_valid = 1;
   return VT_OK;
+}
+
+/* A line skipped: the first one's place and reason (in r->error, from
+ * stream_line) are kept for the result. */
+static void skipped(reader *rd, size_t line) {
+  if (rd->r->skipped_lines++ == 0) {
+    rd->skip_line = line;
+    memcpy(rd->skip_error, rd->r->error, sizeof rd->skip_error);
+  }
 }
 
 static int load_stream(reader *rd) {
@@ -585,7 +610,8 @@ static int load_stream(reader *rd) {
     if (rc == -2) return OOM(rd, line);
     if (rc == -3) {
       if (!rd->any_valid) return BAD(rd, line, "not a JSON span list nor an NDJSON stream");
-      rd->r->skipped_lines++; /* a NUL: skip the rest of the line */
+      BAD(rd, line, "a NUL byte"); /* skip the rest of the line */
+      skipped(rd, line);
       while ((rc = next_byte(rd)) >= 0 && rc != '\n') {
       }
       rd->line++;
@@ -599,7 +625,7 @@ static int load_stream(reader *rd) {
       break;
     }
     rc = stream_line(rd, line);
-    if (rc == 1) rd->r->skipped_lines++;
+    if (rc == 1) skipped(rd, line);
     else if (rc != VT_OK) return rc;
   }
   if (!rd->any_valid) return BAD(rd, 1, "not a JSON span list nor an NDJSON stream");
@@ -647,10 +673,12 @@ static vt_id renumber(const vt_id *ids, size_t n, vt_id x) {
   return 2 * (vt_id)lo + 1;
 }
 
-/* Are the ids so sparse that the store would be mostly empty? */
+/* Are the ids so sparse that the store would be mostly empty, or spread
+ * wider than vt_collector_import takes in whatever order they come? */
 static int sparse(const vt_id *ids, size_t n) {
   size_t chunks = 0, i;
   if (!n) return 0;
+  if (ids[n - 1] - ids[0] >= VT_IMPORT_RANGE) return 1;
   if ((ids[n - 1] >> 12) * sizeof(void *) > 65536 + n * sizeof(void *)) return 1;
   for (i = 0; i < n; i++)
     if (i == 0 || (ids[i] >> 12) != (ids[i - 1] >> 12)) chunks++;
@@ -833,6 +861,10 @@ static int load(vt_collector *c, reader *rd) {
       errno = e;
     }
     if (rc == VT_OK) rc = import_all(rd, c);
+    if (rc == VT_OK) { /* what was skipped, not the message a later line left */
+      rd->r->line = rd->r->skipped_lines ? rd->skip_line : 0;
+      memcpy(rd->r->error, rd->skip_error, sizeof rd->r->error);
+    }
   }
   free_blocks(rd);
   vt_free(rd->blocks);

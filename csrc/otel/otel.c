@@ -2,7 +2,9 @@
  * otel.c: OpenTelemetry and W3C Trace Context ids, in one place with one hex
  * table. Trace ids are `trace_<uuid v7>`: 48 bits of unix milliseconds,
  * version 7, variant 10, the rest random (libuuid's generator; libuuid 2.38
- * has no v7 of its own, so the layout is written here). Exported span ids
+ * has no v7 of its own, so the layout is written here); a trace id read
+ * from a file that names no uuid gets bytes hashed from its text (a uuid
+ * v8), since an all-zero trace id is invalid everywhere. Exported span ids
  * are a bijection (splitmix64's finalizer) of the local id plus a random
  * salt, so processes sharing a trace never collide, and the local id can be
  * recovered. traceparent is parsed strictly as the specification says
@@ -84,6 +86,29 @@ int vt_trace_id_parse(const char *s, size_t len, unsigned char bytes[16]) {
     n++;
   }
   return n == 32 && any;
+}
+
+/* splitmix64's finalizer: a bijection of 64 bits (exported span ids, derived
+ * trace ids). */
+static uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void vt_trace_id_derive(const char *s, size_t len, unsigned char bytes[16]) {
+  uint64_t h[2] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull}; /* FNV-1a, two bases */
+  size_t i;
+  int k;
+  for (i = 0; i < len; i++)
+    for (k = 0; k < 2; k++) h[k] = (h[k] ^ (unsigned char)s[i]) * 0x100000001b3ull;
+  for (k = 0; k < 2; k++) {
+    uint64_t x = mix(h[k] + (uint64_t)len);
+    for (i = 0; i < 8; i++) bytes[8 * k + i] = (unsigned char)(x >> (56 - 8 * i));
+  }
+  /* a uuid v8 (custom): the version nibble makes it never all zero */
+  bytes[6] = (unsigned char)(0x80 | (bytes[6] & 0x0f));
+  bytes[8] = (unsigned char)(0x80 | (bytes[8] & 0x3f));
 }
 
 /* n hex digits at s (lowercase, as headers must be) into out (n / 2 bytes);
@@ -232,10 +257,7 @@ int vt_tracestate_keep(const char *s, size_t len, char out[VT_TRACESTATE_MAX + 1
 /* ---- exported span ids -------------------------------------------------------------- */
 
 uint64_t vt_otel_span_id(uint64_t salt, vt_id id) {
-  uint64_t z = salt + id;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
+  uint64_t z = mix(salt + id);
   return z ? z : 1; /* 0 is not a valid span id (one in 2^64 ids maps to 1) */
 }
 

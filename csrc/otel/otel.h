@@ -16,6 +16,10 @@ void vt_trace_id_text(const unsigned char bytes[16], char text[48]);
 /* The 16 bytes of a trace id written as "trace_<uuid>", a uuid or 32 hex
  * digits (either case); 0 when it is none of them or all zero. */
 int vt_trace_id_parse(const char *s, size_t len, unsigned char bytes[16]);
+/* The 16 bytes of a trace id that names none ("trace_x", from a file another
+ * tool wrote): a hash of its text laid out as a uuid v8, so never all zero;
+ * the same text always gives the same bytes. */
+void vt_trace_id_derive(const char *s, size_t len, unsigned char bytes[16]);
 
 /* Lowercase hex: 2n digits of n bytes; 16 digits of a 64-bit id. */
 void vt_hex(const unsigned char *p, size_t n, char *out);
