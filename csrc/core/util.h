@@ -13,9 +13,11 @@
 #if defined(__GNUC__)
 #define VT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define VT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define VT_NOINLINE __attribute__((noinline))
 #else
 #define VT_LIKELY(x) (x)
 #define VT_UNLIKELY(x) (x)
+#define VT_NOINLINE
 #endif
 
 /* The monotonic clock in ns, inlined on the hot paths. */

@@ -380,38 +380,44 @@ static size_t links(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
 
 /* A timestamp (ns since 1970: 19 digits) as a decimal string. With a memo,
  * the digits above the last eight are those of the span before (spans come
- * close in time) and only the last eight are converted. */
-static void put_nanos(vt_buf *b, vt_otlp_memo *m, const char *key, int64_t ns) {
+ * close in time) and only the last eight are converted, straight into the
+ * buffer when it has room. */
+static void put_ns(vt_buf *b, vt_otlp_memo *m, int64_t ns) {
   static const char d2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                            "8081828384858687888990919293949596979899";
   uint64_t u = ns < 0 ? 0 : (uint64_t)ns, hi = u / 100000000;
   uint32_t lo = (uint32_t)(u % 100000000);
-  char d[8];
+  char *o;
   int i;
-  vt_buf_puts(b, key);
-  vt_buf_putc(b, '"');
-  if (!m || !hi) {
+  if (!m || !hi || b->cap - b->n < 40) {
+    vt_buf_putc(b, '"');
     vt_buf_put_u64(b, u);
-  } else {
-    if (hi != m->hi) {
-      vt_buf t;
-      vt_buf_init(&t);
-      t.p = m->hi_s;
-      t.cap = sizeof m->hi_s;
-      vt_buf_put_u64(&t, hi); /* at most 12 digits: it fits, never grows */
-      m->hi_n = t.n;
-      m->hi = hi;
-    }
-    for (i = 6; i >= 0; i -= 2, lo /= 100) {
-      d[i] = d2[2 * (lo % 100)];
-      d[i + 1] = d2[2 * (lo % 100) + 1];
-    }
-    vt_buf_put(b, m->hi_s, m->hi_n);
-    vt_buf_put(b, d, 8);
+    vt_buf_putc(b, '"');
+    return;
   }
-  vt_buf_putc(b, '"');
+  if (hi != m->hi) {
+    vt_buf t;
+    vt_buf_init(&t);
+    t.p = m->hi_s;
+    t.cap = sizeof m->hi_s;
+    vt_buf_put_u64(&t, hi); /* at most 12 digits: it fits, never grows */
+    m->hi_n = t.n;
+    m->hi = hi;
+  }
+  o = b->p + b->n;
+  *o++ = '"';
+  memcpy(o, m->hi_s, 16); /* a fixed size: the bytes past hi_n are written over */
+  o += m->hi_n;
+  for (i = 6; i >= 0; i -= 2, lo /= 100) {
+    o[i] = d2[2 * (lo % 100)];
+    o[i + 1] = d2[2 * (lo % 100) + 1];
+  }
+  o[8] = '"';
+  b->n = (size_t)(o + 9 - b->p);
 }
+
+#define put_nanos(b, m, key, ns) (PUTL(b, key), put_ns(b, m, ns))
 
 void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
   attrs a;

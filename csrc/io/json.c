@@ -64,22 +64,26 @@ static const unsigned char plain_tab[256] = {
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
 };
 
-static void write_str(vt_buf *b, const char *s, size_t len, int html) {
-  const unsigned char *p = (const unsigned char *)s;
+/* Are all eight bytes of w plain (as plain_tab says)? Each test is the
+ * exact "some byte is zero / less than n" of the bit-twiddling folklore. */
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+static int has_byte(uint64_t w, unsigned char c) {
+  uint64_t x = w ^ (ONES * c);
+  return ((x - ONES) & ~x & HIGH) != 0;
+}
+
+static int plain8(uint64_t w, int html) {
+  if (((w - ONES * 0x20) | w) & HIGH) return 0; /* a byte under 0x20 or over 0x7f */
+  if (has_byte(w, '"') || has_byte(w, '\\')) return 0;
+  return !html || !(has_byte(w, '<') || has_byte(w, '>') || has_byte(w, '&'));
+}
+
+/* The rest of the string from byte i on, its opening quote written: every
+ * byte looked at, escapes and invalid UTF-8 handled. */
+static VT_NOINLINE void write_str_rest(vt_buf *b, const unsigned char *p, size_t len, size_t i,
+                                       int html) {
   unsigned char bit = html ? 2 : 1;
-  size_t i = 0;
-  if (len + 2 < b->cap - b->n) { /* room: copy while scanning, the common case */
-    char *o = b->p + b->n;
-    *o++ = '"';
-    while (i < len && (plain_tab[p[i]] & bit)) o[i] = (char)p[i], i++;
-    b->n += 1 + i;
-    if (i == len) {
-      b->p[b->n++] = '"';
-      return;
-    }
-  } else {
-    vt_buf_putc(b, '"');
-  }
   while (i < len) {
     unsigned char c;
     size_t n, bad, j = i;
@@ -118,6 +122,36 @@ static void write_str(vt_buf *b, const char *s, size_t len, int html) {
     }
   }
   vt_buf_putc(b, '"');
+}
+
+/* A JSON string. The common case (room in the buffer, nothing to escape) is
+ * a copy while scanning, eight bytes at a time; the first byte that needs
+ * more hands over to write_str_rest. */
+static void write_str(vt_buf *b, const char *s, size_t len, int html) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  char *o;
+  if (VT_UNLIKELY(len + 2 >= b->cap - b->n)) {
+    vt_buf_putc(b, '"');
+    write_str_rest(b, p, len, 0, html);
+    return;
+  }
+  o = b->p + b->n + 1;
+  o[-1] = '"';
+  while (i + 8 <= len) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    if (!plain8(w, html)) break;
+    memcpy(o + i, &w, 8);
+    i += 8;
+  }
+  while (i < len && (plain_tab[p[i]] & (html ? 2 : 1))) o[i] = (char)p[i], i++;
+  b->n += 1 + i;
+  if (VT_LIKELY(i == len)) {
+    b->p[b->n++] = '"';
+    return;
+  }
+  write_str_rest(b, p, len, i, html);
 }
 
 void vt_json_write_str(vt_buf *b, const char *s, size_t len) { write_str(b, s, len, 0); }

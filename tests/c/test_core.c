@@ -384,7 +384,9 @@ TEST(test_buf_writers) {
                                   1700000000123456789ULL, 9999999999999999999ULL,
                                   10000000000000000000ULL, UINT64_MAX};
   static const char *strs[] = {"", "plain", "a\"b", "\\", "tab\there", "\x01\x1f", "caf\xc3\xa9",
-                               "bad\xff\xfe", "</script>&", "\xe2\x80\xa8", "long plain text without escapes"};
+                               "bad\xff\xfe", "</script>&", "\xe2\x80\xa8", "long plain text without escapes",
+                               "abcdefghij\"klmnop", "0123456\x7f" "89abcdef", "abcdefgh\xc3\xa9ijklmnop",
+                               "abcdefgh<ijk>lmnopqrs&", "abcdefg\x1fhijklmno", " !#$%&'()*+,-./0123456789:;=?@[]^_`{|}~"};
   uint64_t x = 88172645463325252ULL;
   char want[32];
   size_t i, k;
