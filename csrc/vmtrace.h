@@ -507,7 +507,11 @@ void vt_response_metadata(const vt_response *r, vt_vb *b);
 
 int64_t vt_clock_mono_ns(void); /* CLOCK_MONOTONIC */
 int64_t vt_clock_wall_ns(void); /* CLOCK_REALTIME */
-/* Mock clock (per collector, nesting): the innermost mock is active. */
+/* Mock clock (per collector, nesting): the innermost mock is active. Its
+ * wall time stays within [0, VT_MAX_TIME_MS) ms since 1970, the times files
+ * can hold (2^62 ns: sums of times never overflow); a push or an advance
+ * past that is VT_EINVAL, as a negative advance is. */
+#define VT_MAX_TIME_MS INT64_C(4611686018427)
 int vt_collector_mock_push(vt_collector *c, int64_t wall_ms);
 int vt_collector_mock_advance(vt_collector *c, int64_t ms, int64_t *wall_ms);
 int vt_collector_mock_pop(vt_collector *c);

@@ -116,6 +116,18 @@ describe("vmtrace clock", function()
       assert.is_false(pcall(vmtrace.advance_time, 1))
     end)
 
+    it("keeps the mock clock within the times files hold: 0 to 2^62 ns since 1970", function()
+      -- past that, an OTLP end time (start + duration) overflowed into 0
+      helper.assert_bad_argument(function() vmtrace.mock_time(9223372036854) end,
+        "mock_time", 1, "from 0 to 4611686018426")
+      helper.assert_bad_argument(function() vmtrace.mock_time(-1) end, "mock_time", 1, "from 0")
+      vmtrace.mock_time(4611686018420)
+      helper.assert_bad_argument(function() vmtrace.advance_time(7) end, "advance_time", 1,
+        "would pass 4611686018426")
+      assert.equal(4611686018426, vmtrace.advance_time(6))
+      vmtrace.unmock_time()
+    end)
+
     it("advance_time rejects negative and non-numeric amounts", function()
       vmtrace.mock_time(WALL)
       helper.assert_bad_argument(function() vmtrace.advance_time(-1) end,

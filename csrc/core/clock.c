@@ -17,6 +17,7 @@ int64_t vt_clock_wall_ns(void) {
 }
 
 int vt_collector_mock_push(vt_collector *c, int64_t wall_ms) {
+  if (wall_ms < 0 || wall_ms >= VT_MAX_TIME_MS) return VT_EINVAL;
   if (!vt_grow((void **)&c->mocks, &c->capmocks, c->nmocks + 1, sizeof *c->mocks))
     return VT_ENOMEM;
   c->mocks[c->nmocks].wall_ms = wall_ms;
@@ -28,8 +29,8 @@ int vt_collector_mock_push(vt_collector *c, int64_t wall_ms) {
 int vt_collector_mock_advance(vt_collector *c, int64_t ms, int64_t *wall_ms) {
   vt_mock *m;
   if (!c->nmocks) return VT_ENOMOCK;
-  if (ms < 0) return VT_EINVAL;
   m = &c->mocks[c->nmocks - 1];
+  if (ms < 0 || ms >= VT_MAX_TIME_MS - m->wall_ms) return VT_EINVAL;
   m->wall_ms += ms;
   m->mono_ms += ms;
   if (wall_ms) *wall_ms = m->wall_ms;

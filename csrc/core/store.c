@@ -596,8 +596,7 @@ static int meta_room(vt_collector *c, vt_id id, vt_slot *s, size_t need) {
   if (cap > UINT32_MAX) cap = need;
   if (!(m = vt_arena_alloc(c, id, cap))) return 0;
   if (x->meta) {
-    memcpy(m, x->meta, OBJ_HEAD + rd32(x->meta + 5));
-    arena_drop(s, x->meta); /* a big region outgrown goes at once */
+    memcpy(m, x->meta, OBJ_HEAD + rd32(x->meta + 5)); /* the old one: the caller's to drop */
   } else {
     memset(m, 0, OBJ_HEAD);
     m[0] = VT_OBJ;
@@ -638,7 +637,7 @@ int64_t vt_collector_intern_meta(vt_collector *c, const vt_value *obj) {
 static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size_t klen,
                     const vt_value *value, unsigned flags) {
   size_t vlen = vt_value_size(value), old = 0, off = OBJ_HEAD, size = OBJ_HEAD, entry = 4 + klen + vlen;
-  unsigned char *m;
+  unsigned char *m, *prev;
   int found = 0;
   if (klen > UINT32_MAX - 64 || vlen > UINT32_MAX - 64) return VT_ELIMIT;
   if (VT_UNLIKELY(s->smeta) && !meta_own(c, id, s)) return VT_ENOMEM;
@@ -649,6 +648,7 @@ static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size
     size = OBJ_HEAD + rd32(s->x->meta + 5);
   }
   if (size - old + entry > UINT32_MAX - 64) return VT_ELIMIT;
+  prev = s->x ? s->x->meta : NULL;
   /* a larger region keeps every offset: off stays where the key goes */
   if (!meta_room(c, id, s, size - old + entry)) return VT_ENOMEM;
   m = s->x->meta;
@@ -658,6 +658,9 @@ static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size
   memcpy(m + off + 4 + klen, value, vlen);
   if (!found) wr32(m + 1, rd32(m + 1) + 1);
   wr32(m + 5, (uint32_t)(size - old + entry - OBJ_HEAD));
+  /* an outgrown big region goes now, after the copy: value may point into
+   * it (a host passing the span's own metadata) */
+  if (prev && prev != m) arena_drop(s, prev);
   return VT_OK;
 }
 
@@ -665,6 +668,17 @@ static int meta_put(vt_collector *c, vt_id id, vt_slot *s, const char *key, size
  * its metadata goes there too (one truth: the totals say what the spans
  * say, however late the usage came). */
 static int counted_llm(const vt_slot *s) { return s->state == VT_DONE && s->kind == VT_LLM_CALL; }
+
+/* Does p point into the metadata span s shows (its own region or the
+ * shared object it carries)? A value from there moves or goes as the
+ * metadata changes: the caller works on a copy. */
+static int in_meta(const vt_collector *c, const vt_slot *s, const void *p) {
+  const unsigned char *m = span_meta(c, s), *q = p;
+  size_t n;
+  if (!m) return 0;
+  n = s->x && s->x->meta == m ? s->x->meta_cap : OBJ_HEAD + rd32(m + 5);
+  return q >= m && q < m + n;
+}
 
 int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key, size_t key_len,
                               const vt_value *value, unsigned flags) {
@@ -674,6 +688,18 @@ int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key, size_t
   if (!value) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s || (s->state != VT_OPEN && !(flags & (VT_META_DONE | VT_META_IF_ABSENT))))
     return VT_ENOTFOUND;
+  if (VT_UNLIKELY(in_meta(c, s, value) || in_meta(c, s, key))) { /* its own metadata */
+    vt_value *v = vt_value_dup(value);
+    char *k = vt_malloc(key_len + 1);
+    rc = v && k ? VT_OK : VT_ENOMEM;
+    if (rc == VT_OK) {
+      if (key_len) memcpy(k, key, key_len);
+      rc = vt_collector_set_metadata(c, id, k, key_len, v, flags);
+    }
+    vt_free(v);
+    vt_free(k);
+    return rc;
+  }
   if ((llm = counted_llm(s)) != 0) vt_llm_before(c, (const vt_value *)span_meta(c, s), &was);
   rc = meta_put(c, id, s, key, key_len, value, flags);
   if (rc == VT_OK && llm) vt_llm_after(c, &was, (const vt_value *)span_meta(c, s));
@@ -688,6 +714,7 @@ static int merge(vt_collector *c, vt_id id, vt_slot *s, const vt_value *obj) {
   const char *k;
   size_t kl, fresh = 0, size, total = 0;
   uint32_t have;
+  unsigned char *prev;
   if (vt_value_type(obj) != VT_OBJ) return VT_EINVAL;
   if (!vt_value_count(obj)) return VT_OK;
   if (!meta_own(c, id, s)) return VT_ENOMEM;
@@ -703,9 +730,11 @@ static int merge(vt_collector *c, vt_id id, vt_slot *s, const vt_value *obj) {
   if (have + fresh > VT_MAX_KEYS) return VT_ELIMIT;
   size = s->x && s->x->meta ? OBJ_HEAD + rd32(s->x->meta + 5) : OBJ_HEAD;
   if (size + total > UINT32_MAX - 64) return VT_ELIMIT;
+  prev = s->x ? s->x->meta : NULL;
   if (!meta_room(c, id, s, size + total)) return VT_ENOMEM; /* enough for any order */
-  vt_value_iter(obj, &it);
+  vt_value_iter(obj, &it); /* obj may lie in the region outgrown: it goes after */
   while ((v = vt_iter_next(&it, &k, &kl)) != NULL) meta_put(c, id, s, k, kl, v, 0);
+  if (prev && prev != s->x->meta) arena_drop(s, prev);
   return VT_OK;
 }
 
@@ -715,6 +744,13 @@ int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj) 
   int rc, llm;
   if (!obj) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s) return VT_ENOTFOUND;
+  if (VT_UNLIKELY(in_meta(c, s, obj))) { /* its own metadata: merged from a copy */
+    vt_value *copy = vt_value_dup(obj);
+    if (!copy) return VT_ENOMEM;
+    rc = vt_collector_merge_metadata(c, id, copy);
+    vt_free(copy);
+    return rc;
+  }
   if ((llm = counted_llm(s)) != 0) vt_llm_before(c, (const vt_value *)span_meta(c, s), &was);
   rc = merge(c, id, s, obj);
   if (rc == VT_OK && llm) vt_llm_after(c, &was, (const vt_value *)span_meta(c, s));
@@ -788,7 +824,8 @@ static const vt_start_args no_args = {NULL, 0, NULL, 0, 0, 0, 0};
 
 /* Undo a slot filled by start when what it carries could not be copied. */
 static vt_id start_fail(vt_collector *c, vt_id id, vt_slot *s) {
-  memset(s, 0, sizeof *s); /* its arena memory goes with the chunk */
+  big_free(s); /* its small arena memory goes with the chunk */
+  memset(s, 0, sizeof *s);
   (void)id;
   return drop(c);
 }
@@ -1022,6 +1059,7 @@ int vt_collector_import(vt_collector *c, const vt_span_view *v) {
     }
   }
   if (!ok) {
+    big_free(s);
     memset(s, 0, sizeof *s);
     vt_names_release(&c->names, (uint32_t)nm);
     return VT_ENOMEM;

@@ -135,7 +135,7 @@ static void attr_int_n(attrs *a, const char *k, size_t kl, int64_t v) {
 }
 
 /* A value known to need no escaping (a kind's name, a conventions' word). */
-static void attr_plain_n(attrs *a, const char *k, size_t kl, const char *v, size_t vlen) {
+static inline __attribute__((always_inline)) void attr_plain_n(attrs *a, const char *k, size_t kl, const char *v, size_t vlen) {
   if (a->limit && vlen > a->limit) { /* cut by the limit: the general way */
     attr_str_n(a, k, kl, v, vlen);
     return;

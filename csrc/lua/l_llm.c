@@ -207,6 +207,8 @@ static int l_llm_totals(lua_State *L) {
   vt_llm_totals t;
   size_t i, n = vt_collector_llm_models(S->c);
   DELIVER(L, S);
+  reading_begin(L, S); /* the model names are the core's */
+  n = vt_collector_llm_models(S->c);
   vt_collector_llm_totals(S->c, &t);
   push_totals(L, &t);
   lua_createtable(L, 0, (int)n);
@@ -219,6 +221,7 @@ static int l_llm_totals(lua_State *L) {
     lua_rawset(L, -3);
   }
   lua_setfield(L, -2, "by_model");
+  reading_end(L, S);
   return 1;
 }
 

@@ -102,9 +102,14 @@ static void sinks_deliver(lua_State *L, lvt *S) {
   for (i = 0; i < S->nq; i++) {
     sink_ev e = S->queue[i];
     vt_span_view v;
-    if (vt_collector_get(S->c, e.id, &v) != VT_OK) continue;
     luaL_checkstack(L, 8, NULL);
+    reading_begin(L, S);
+    if (vt_collector_get(S->c, e.id, &v) != VT_OK) {
+      reading_end(L, S);
+      continue;
+    }
     push_event(L, S, &v, e.dur_ns);
+    reading_end(L, S);
     call_sinks(L, S, e.dur_ns < 0 ? "on_start" : "on_end");
   }
   S->nq = 0;

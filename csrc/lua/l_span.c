@@ -615,8 +615,13 @@ static int l_get(lua_State *L) {
   lvt *S = STATE(L);
   vt_id id = check_id(L, "get", 1);
   vt_span_view v;
-  if (vt_collector_get(S->c, id, &v) != VT_OK) return 0;
+  reading_begin(L, S);
+  if (vt_collector_get(S->c, id, &v) != VT_OK) {
+    reading_end(L, S);
+    return 0;
+  }
   push_span(L, S, &v);
+  reading_end(L, S);
   return 1;
 }
 
@@ -644,15 +649,18 @@ static int l_current_span_link(lua_State *L) {
   return link_of(L, S, current_of(L, S));
 }
 
+/* Every completed span, as a list (between reading_begin and reading_end:
+ * nothing changes the spans meanwhile). */
 static int push_spans(lua_State *L, lvt *S) {
   size_t n = vt_collector_count(S->c), i;
+  lua_Integer k = 0;
   luaL_checkstack(L, 8, NULL);
   lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
   for (i = 0; i < n; i++) {
     vt_span_view v;
-    vt_collector_get(S->c, vt_collector_completed_id(S->c, i), &v);
+    if (vt_collector_get(S->c, vt_collector_completed_id(S->c, i), &v) != VT_OK) continue;
     push_span(L, S, &v);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+    lua_rawseti(L, -2, ++k);
   }
   return 1;
 }
@@ -660,14 +668,19 @@ static int push_spans(lua_State *L, lvt *S) {
 static int l_spans(lua_State *L) {
   lvt *S = STATE(L);
   DELIVER(L, S);
-  return push_spans(L, S);
+  reading_begin(L, S);
+  push_spans(L, S);
+  reading_end(L, S);
+  return 1;
 }
 
 static int l_take_spans(lua_State *L) {
   lvt *S = STATE(L);
   DELIVER(L, S);
+  reading_begin(L, S);
   push_spans(L, S);
-  vt_collector_take(S->c);
+  vt_collector_take(S->c); /* exactly those copied: no finalizer finished one since */
+  reading_end(L, S);
   return 1;
 }
 

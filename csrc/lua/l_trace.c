@@ -115,7 +115,12 @@ static int64_t check_ms(lua_State *L, const char *fn, int arg) {
 }
 
 static int l_mock_time(lua_State *L) {
-  int rc = vt_collector_mock_push(STATE(L)->c, check_ms(L, "mock_time", 1));
+  int64_t ms = check_ms(L, "mock_time", 1);
+  int rc;
+  if (ms < 0 || ms >= VT_MAX_TIME_MS)
+    arg_error(L, "mock_time", 1, "milliseconds since 1970 must be from 0 to %I, got %I",
+              (LUAI_UACINT)(VT_MAX_TIME_MS - 1), (LUAI_UACINT)ms);
+  rc = vt_collector_mock_push(STATE(L)->c, ms);
   if (rc != VT_OK) return status_error(L, "mock_time", rc);
   return 0;
 }
@@ -124,6 +129,9 @@ static int l_advance_time(lua_State *L) {
   int64_t ms = check_ms(L, "advance_time", 1), wall;
   int rc;
   if (ms < 0) arg_error(L, "advance_time", 1, "milliseconds must be >= 0");
+  if (vt_collector_mocked(STATE(L)->c) && ms >= VT_MAX_TIME_MS - vt_collector_now_ms(STATE(L)->c))
+    arg_error(L, "advance_time", 1, "the mock clock would pass %I ms since 1970",
+              (LUAI_UACINT)(VT_MAX_TIME_MS - 1));
   rc = vt_collector_mock_advance(STATE(L)->c, ms, &wall);
   if (rc != VT_OK) return status_error(L, "advance_time", rc);
   lua_pushinteger(L, (lua_Integer)wall);

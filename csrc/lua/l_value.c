@@ -158,6 +158,30 @@ static const vt_value *check_value(lua_State *L, vt_vb *b, const char *fn, int a
   return v;
 }
 
+/* While spans are copied into Lua values, no finalizer may run: one could
+ * finish, evict, take or reset spans (a dropped span handle's __gc, or a
+ * script's own finalizer calling vmtrace) and free what the copy is reading.
+ * The garbage collector stops for the time of the copy (an emergency
+ * collection still runs, without finalizers). A copy that a memory error
+ * leaves unfinished has its collector restarted by the next one. */
+static void reading_begin(lua_State *L, lvt *S) {
+  if (S->gc_held) {
+    S->gc_held = 0;
+    lua_gc(L, LUA_GCRESTART);
+  }
+  if (lua_gc(L, LUA_GCISRUNNING) == 1) { /* (-1 inside a finalizer: none runs then) */
+    lua_gc(L, LUA_GCSTOP);
+    S->gc_held = 1;
+  }
+}
+
+static void reading_end(lua_State *L, lvt *S) {
+  if (S->gc_held) {
+    S->gc_held = 0;
+    lua_gc(L, LUA_GCRESTART);
+  }
+}
+
 /* Push a value as Lua: objects and arrays as tables, null as vmtrace.null. */
 static void push_value(lua_State *L, const vt_value *v) {
   vt_iter it;

@@ -89,6 +89,7 @@ typedef struct lvt {
   vt_prices *prices; /* the price catalog (vmtrace.pricing) */
   vt_limits limits;  /* span limits set by configure{} (OTLP output) */
   unsigned limits_set; /* which of them (VT_LIMIT_* bits) */
+  int gc_held;       /* reading_begin stopped the garbage collector */
   struct lauto *au;  /* automatic spans (l_auto.c), or NULL */
   uint32_t auto_pending; /* calls whose span waits (min_ms) */
 } lvt;

@@ -4493,6 +4493,112 @@ TEST(test_load_without_trace_id) {
   vt_collector_free(c);
 }
 
+/* The mock clock stays within the times files hold (an OTLP end time,
+ * start + duration, overflowed past them). */
+TEST(test_mock_time_range) {
+  vt_collector *c = vt_collector_new();
+  int64_t wall = 0;
+  REQUIRE(c);
+  CHECK_EQ_INT(vt_collector_mock_push(c, -1), VT_EINVAL);
+  CHECK_EQ_INT(vt_collector_mock_push(c, VT_MAX_TIME_MS), VT_EINVAL);
+  CHECK_EQ_INT(vt_collector_mock_push(c, INT64_C(9223372036854)), VT_EINVAL);
+  CHECK_EQ_INT(vt_collector_mocked(c), 0);
+  CHECK_EQ_INT(vt_collector_mock_push(c, VT_MAX_TIME_MS - 10), VT_OK);
+  CHECK_EQ_INT(vt_collector_mock_advance(c, 10, &wall), VT_EINVAL);
+  CHECK_EQ_INT(vt_collector_mock_advance(c, INT64_MAX, &wall), VT_EINVAL);
+  CHECK_EQ_INT(vt_collector_mock_advance(c, 9, &wall), VT_OK);
+  CHECK(wall == VT_MAX_TIME_MS - 1);
+  vt_collector_free(c);
+}
+
+/* A host may pass a span's own metadata (from vt_collector_get) back in as
+ * a value or an object to merge: it lies in the region the change outgrows
+ * and frees (a big one goes at once), so the core works on a copy. */
+TEST(test_own_metadata_as_value) {
+  static char big[6000];
+  vt_collector *c = vt_collector_new();
+  vt_vb b;
+  vt_span_view v;
+  vt_id id;
+  const vt_value *got;
+  size_t n;
+  REQUIRE(c);
+  memset(big, 'x', sizeof big);
+  vt_collector_set_enabled(c, 1);
+  vt_vb_init(&b);
+  id = vt_collector_start(c, NULL, VT_FN_CALL, "a", 1, NULL);
+  vt_vb_obj(&b);
+  vt_vb_key(&b, "a", 1);
+  vt_vb_str(&b, big, 3000);
+  vt_vb_key(&b, "b", 1);
+  vt_vb_str(&b, big, 1500);
+  vt_vb_end(&b);
+  CHECK_EQ_INT(vt_collector_merge_metadata(c, id, vt_vb_value(&b)), VT_OK);
+  REQUIRE(vt_collector_get(c, id, &v) == VT_OK);
+  /* the whole metadata under a new key (its region outgrown: 4.5 KB more) */
+  CHECK_EQ_INT(vt_collector_set_metadata(c, id, "zz", 2, v.metadata, 0), VT_OK);
+  REQUIRE(vt_collector_get(c, id, &v) == VT_OK);
+  got = vt_value_get(v.metadata, "zz", 2);
+  CHECK(got && vt_value_type(got) == VT_OBJ && vt_value_count(got) == 2);
+  got = got ? vt_value_get(got, "a", 1) : NULL;
+  CHECK(got && vt_value_str(got, &n) && n == 3000);
+  /* a key that is itself in the metadata, and a merge of the metadata into itself */
+  got = vt_value_get(v.metadata, "b", 1);
+  REQUIRE(got);
+  CHECK_EQ_INT(vt_collector_set_metadata(c, id, vt_value_str(got, &n), 20, v.metadata, 0), VT_OK);
+  REQUIRE(vt_collector_get(c, id, &v) == VT_OK);
+  CHECK_EQ_INT(vt_value_count(v.metadata), 4);
+  CHECK_EQ_INT(vt_collector_merge_metadata(c, id, v.metadata), VT_OK);
+  REQUIRE(vt_collector_get(c, id, &v) == VT_OK);
+  CHECK_EQ_INT(vt_value_count(v.metadata), 4);
+  got = vt_value_get(v.metadata, "b", 1);
+  CHECK(got && vt_value_str(got, &n) && n == 1500);
+  vt_vb_free(&b);
+  vt_collector_free(c);
+}
+
+/* A start that fails after taking big blocks (many links, then metadata
+ * over the key limit) gives them back. */
+TEST(test_start_fail_frees_big_blocks) {
+  static vt_link links[200];
+  static char tid[] = "0190d6a47c557b388e8a3f1c2d4e5f60";
+  vt_collector *c;
+  vt_vb b;
+  vt_start_args a;
+  size_t i;
+  mem_live = mem_peak = 0;
+  vt_set_allocator(&measuring);
+  c = vt_collector_new();
+  REQUIRE(c);
+  vt_collector_set_enabled(c, 1);
+  for (i = 0; i < 200; i++) {
+    links[i].trace_id = tid;
+    links[i].trace_id_len = 32;
+    links[i].span_id = "1";
+    links[i].span_id_len = 1;
+  }
+  vt_vb_init(&b);
+  vt_vb_obj(&b);
+  for (i = 0; i < VT_MAX_KEYS + 1; i++) {
+    char k[16];
+    int kl = snprintf(k, sizeof k, "k%lu", (unsigned long)i);
+    vt_vb_key(&b, k, (size_t)kl);
+    vt_vb_int(&b, 1);
+  }
+  vt_vb_end(&b);
+  memset(&a, 0, sizeof a);
+  a.links = links;
+  a.nlinks = 200;
+  a.metadata = vt_vb_value(&b);
+  REQUIRE(a.metadata);
+  for (i = 0; i < 3; i++) CHECK_EQ_INT(vt_collector_start(c, NULL, VT_FN_CALL, "l", 1, &a), 0);
+  CHECK_EQ_INT(vt_collector_dropped(c), 3);
+  vt_vb_free(&b);
+  vt_collector_free(c);
+  vt_set_allocator(NULL);
+  CHECK_EQ_INT(mem_live, 0);
+}
+
 /* vt_collector_import takes ids up to 2^40; one span's memory should not
  * follow its id (the reader renumbers sparse files, but a host imports
  * through this call directly). Ids are kept: a run of spans far out, with
@@ -4680,6 +4786,9 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_stream_during_load),
     TAP_ENTRY(test_load_without_trace_id),
     TAP_ENTRY(test_import_sparse_id_memory),
+    TAP_ENTRY(test_own_metadata_as_value),
+    TAP_ENTRY(test_mock_time_range),
+    TAP_ENTRY(test_start_fail_frees_big_blocks),
 };
 
 int main(void) {
