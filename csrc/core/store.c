@@ -672,12 +672,19 @@ static int counted_llm(const vt_slot *s) { return s->state == VT_DONE && s->kind
 /* Does p point into the metadata span s shows (its own region or the
  * shared object it carries)? A value from there moves or goes as the
  * metadata changes: the caller works on a copy. */
-static int in_meta(const vt_collector *c, const vt_slot *s, const void *p) {
-  const unsigned char *m = span_meta(c, s), *q = p;
-  size_t n;
-  if (!m) return 0;
-  n = s->x && s->x->meta == m ? s->x->meta_cap : OBJ_HEAD + rd32(m + 5);
-  return q >= m && q < m + n;
+static inline int in_meta(const vt_collector *c, const vt_slot *s, const void *p, const void *p2) {
+  const unsigned char *m;
+  uintptr_t n;
+  if (s->x && s->x->meta) {
+    m = s->x->meta;
+    n = s->x->meta_cap;
+  } else if (s->smeta) {
+    m = (const unsigned char *)c->names.v[s->smeta - 1].s;
+    n = OBJ_HEAD + rd32(m + 5);
+  } else {
+    return 0;
+  }
+  return (uintptr_t)p - (uintptr_t)m < n || (uintptr_t)p2 - (uintptr_t)m < n;
 }
 
 int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key, size_t key_len,
@@ -688,7 +695,7 @@ int vt_collector_set_metadata(vt_collector *c, vt_id id, const char *key, size_t
   if (!value) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s || (s->state != VT_OPEN && !(flags & (VT_META_DONE | VT_META_IF_ABSENT))))
     return VT_ENOTFOUND;
-  if (VT_UNLIKELY(in_meta(c, s, value) || in_meta(c, s, key))) { /* its own metadata */
+  if (VT_UNLIKELY(in_meta(c, s, value, key))) { /* its own metadata */
     vt_value *v = vt_value_dup(value);
     char *k = vt_malloc(key_len + 1);
     rc = v && k ? VT_OK : VT_ENOMEM;
@@ -744,7 +751,7 @@ int vt_collector_merge_metadata(vt_collector *c, vt_id id, const vt_value *obj) 
   int rc, llm;
   if (!obj) return VT_ENOMEM; /* what a failed vt_vb_value gives a host */
   if (!s) return VT_ENOTFOUND;
-  if (VT_UNLIKELY(in_meta(c, s, obj))) { /* its own metadata: merged from a copy */
+  if (VT_UNLIKELY(in_meta(c, s, obj, obj))) { /* its own metadata: merged from a copy */
     vt_value *copy = vt_value_dup(obj);
     if (!copy) return VT_ENOMEM;
     rc = vt_collector_merge_metadata(c, id, copy);
