@@ -50,6 +50,31 @@ describe("vmtrace sinks", function()
     vmtrace.disable()
   end)
 
+  describe("under max_spans", function()
+    it("every end reaches the sinks, with its metadata, even when the span is evicted first", function()
+      -- an error unwinding three traced frames ends their spans in one hook
+      -- event; under max_spans = 1 two were evicted before the delivery and
+      -- their ends never reached the sinks (uncounted)
+      local log = recorder()
+      vmtrace.configure { max_spans = 1 }
+      local function c() error("boom") end
+      local function b() c() end
+      local function a() b() end
+      vmtrace.auto { calls = true }
+      pcall(a)
+      vmtrace.auto(false)
+      vmtrace.configure { max_spans = 0 }
+      local ends = {}
+      for _, e in ipairs(log) do
+        if e[1] == "end" then ends[#ends + 1] = e[2].name .. ":" .. tostring(e[2].metadata.status) end
+      end
+      assert.equal(3, #ends, table.concat(ends, " "))
+      for _, e in ipairs(ends) do assert.matches(":error$", e) end
+      assert.equal(0, vmtrace.stats().sink_dropped)
+      assert.equal(2, vmtrace.dropped())
+    end)
+  end)
+
   describe("add_sink", function()
     it("returns the sink it was given", function()
       local sink = { on_start = function() end }

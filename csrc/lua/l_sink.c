@@ -2,7 +2,8 @@
  * l_sink.c: Lua event sinks (the seed's events module) on the core's event
  * bus, so they see every span started and finished, whoever records it (the
  * script or a host through vmtrace.h). The bus listener only queues the
- * event; the binding delivers the queue to the sinks when the call that
+ * event (an end with a copy of what the sinks get: under max_spans the span
+ * may be gone by then); the binding delivers the queue to the sinks when the call that
  * caused it returns to Lua, outside the core, so a sink may itself record
  * spans. Events from a host's C code wait for the next vmtrace call from
  * Lua. A sink that raises is reported once on stderr and stops nothing.
@@ -16,16 +17,35 @@
 static void on_bus(void *ud, vt_collector *c, vt_ev ev, vt_id id) {
   lvt *S = ud;
   int64_t dur = -1;
+  sink_ev *e;
+  vt_span_view v;
   if (ev == VT_EV_CLOSE) return;
   if (!S->nsinks || (ev != VT_EV_START && ev != VT_EV_END)) return;
-  if (ev == VT_EV_END && vt_collector_elapsed(c, id, &dur) != VT_OK) return;
+  if (ev == VT_EV_END && (vt_collector_elapsed(c, id, &dur) != VT_OK ||
+                          vt_collector_get(c, id, &v) != VT_OK))
+    return;
   if (S->nq >= SINK_QUEUE_MAX ||
       !vt_grow((void **)&S->queue, &S->capq, S->nq + 1, sizeof *S->queue)) {
     S->sink_dropped++;
     return;
   }
-  S->queue[S->nq].id = id;
-  S->queue[S->nq].dur_ns = dur;
+  e = &S->queue[S->nq];
+  memset(e, 0, sizeof *e);
+  e->id = id;
+  e->dur_ns = dur;
+  if (ev == VT_EV_END) { /* copied now: under max_spans it may be gone by the delivery */
+    e->name = vt_malloc(v.name_len + 1);
+    e->meta = v.metadata ? vt_value_dup(v.metadata) : NULL;
+    if (!e->name || (v.metadata && !e->meta)) {
+      vt_free(e->name);
+      vt_free(e->meta);
+      S->sink_dropped++;
+      return;
+    }
+    if (v.name_len) memcpy(e->name, v.name, v.name_len);
+    e->name_len = v.name_len;
+    e->kind = (int)v.kind;
+  }
   S->nq++;
 }
 
@@ -100,16 +120,31 @@ static void sinks_deliver(lua_State *L, lvt *S) {
   if (S->delivering) return; /* a sink's own spans: the outer loop goes on */
   S->delivering = 1;
   for (i = 0; i < S->nq; i++) {
-    sink_ev e = S->queue[i];
+    sink_ev e = S->queue[i]; /* (the queue may grow while sinks run) */
     vt_span_view v;
     luaL_checkstack(L, 8, NULL);
-    reading_begin(L, S);
-    if (vt_collector_get(S->c, e.id, &v) != VT_OK) {
+    if (e.dur_ns >= 0) { /* an end: its copy */
+      memset(&v, 0, sizeof v);
+      v.id = e.id;
+      v.name = e.name;
+      v.name_len = e.name_len;
+      v.kind = (vt_kind)e.kind;
+      v.metadata = e.meta;
+      push_event(L, S, &v, e.dur_ns);
+      S->queue[i].name = NULL; /* copied into Lua: the copies go */
+      S->queue[i].meta = NULL;
+      vt_free(e.name);
+      vt_free(e.meta);
+    } else {
+      reading_begin(L, S);
+      if (vt_collector_get(S->c, e.id, &v) != VT_OK) { /* gone (a reset) before its start */
+        reading_end(L, S);
+        S->sink_dropped++;
+        continue;
+      }
+      push_event(L, S, &v, e.dur_ns);
       reading_end(L, S);
-      continue;
     }
-    push_event(L, S, &v, e.dur_ns);
-    reading_end(L, S);
     call_sinks(L, S, e.dur_ns < 0 ? "on_start" : "on_end");
   }
   S->nq = 0;

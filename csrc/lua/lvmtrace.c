@@ -53,10 +53,16 @@ typedef struct name_entry {
   uint32_t name;
 } name_entry;
 
-/* A span event waiting for the Lua sinks. */
+/* A span event waiting for the Lua sinks. An end carries its own copy of
+ * what the sinks get (the span may be evicted, taken or reset before the
+ * delivery); a start is read from the span, still open then. */
 typedef struct sink_ev {
   vt_id id;
   int64_t dur_ns; /* -1: a start */
+  char *name;     /* an end's copies (vt_free) */
+  size_t name_len;
+  vt_value *meta;
+  int kind;
 } sink_ev;
 
 typedef struct lvt {
@@ -128,6 +134,11 @@ static int l_state_gc(lua_State *L) {
     if (S->names[i].p) vt_collector_name_release(S->c, S->names[i].name);
   vt_collector_free(S->c); /* subscribers (the OTLP exporter) let go first */
   S->c = NULL;
+  while (S->nq) { /* ends never delivered: their copies */
+    S->nq--;
+    vt_free(S->queue[S->nq].name);
+    vt_free(S->queue[S->nq].meta);
+  }
   vt_free(S->queue);
   vt_prices_free(S->prices);
   S->prices = NULL;
