@@ -139,9 +139,12 @@ deps:
 
 check-tests: all $(C_TESTS) build/npm/node_modules/@opentelemetry/otlp-transformer
 
-# The OpenTelemetry protobuf definitions tests/otlp/verify.js decodes OTLP with.
+# The OpenTelemetry protobuf definitions tests/otlp/verify.js decodes OTLP with,
+# and the browser tests' pinned packages (tests/browser/package.json), in one
+# npm install while the C code compiles (two at once would share build/npm).
 build/npm/node_modules/@opentelemetry/otlp-transformer:
-	npm install --prefix build/npm --no-audit --no-fund @opentelemetry/otlp-transformer@0.52.1
+	npm install --prefix build/npm --no-audit --no-fund @opentelemetry/otlp-transformer@0.52.1 \
+	  $$(node -e 'const d=require("./tests/browser/package.json").dependencies; console.log(Object.keys(d).map(k=>k+"@"+d[k]).join(" "))')
 
 test: deps
 	@$(MAKE) --no-print-directory -j4 check-tests

@@ -56,6 +56,31 @@ case "$mode" in
   *) echo "usage: tools/runtests.sh [plain|asan|valgrind|gc]" >&2; exit 2 ;;
 esac
 
+# the specs in two processes at once: the OTLP/HTTP spec (mostly
+# waiting on node and child processes) beside all the others, started first
+slow="spec/16-otlp_http_spec.lua"
+rest=""
+for f in spec/*_spec.lua; do
+  case " $slow " in *" $f "*) ;; *) rest="$rest $f" ;; esac
+done
+tmp2=$(mktemp)
+tmp3=$(mktemp)
+trap 'rm -f "$tmp" "$tmp2" "$tmp3"' EXIT
+rock=""
+tmp4=$(mktemp)
+trap 'rm -f "$tmp" "$tmp2" "$tmp3" "$tmp4"' EXIT
+browser=""
+if [ "$mode" = plain ]; then # the rock (tests/rock) and the browser tests (tests/browser)
+  { tests/rock/run.sh >"$tmp3" 2>&1; echo $? >"$tmp3.rc"; } &
+  rock=$!
+  { tests/browser/make_test.sh >"$tmp4" 2>&1; echo $? >"$tmp4.rc"; } &
+  browser=$!
+fi
+# all of them start before the C tests: the OTLP spec and the browser
+# tests spend most of their time waiting
+env $busted_env LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$B/?.so;;" \
+  $run lua5.4 tools/busted.lua --cpath="$B/?.so" $helper -o TAP $slow >"$tmp2" 2>&1 &
+bg=$!
 if [ "$mode" != gc ]; then
   for t in test_core test_states test_oom; do
     $run "$B/$t" >"$tmp" 2>&1
@@ -78,26 +103,6 @@ if [ "$mode" != gc ]; then
   done
 fi
 
-# the specs in two processes at once: the OTLP/HTTP spec (mostly
-# waiting on node and child processes) beside all the others
-slow="spec/16-otlp_http_spec.lua"
-rest=""
-for f in spec/*_spec.lua; do
-  case " $slow " in *" $f "*) ;; *) rest="$rest $f" ;; esac
-done
-tmp2=$(mktemp)
-tmp3=$(mktemp)
-trap 'rm -f "$tmp" "$tmp2" "$tmp3"' EXIT
-rock=""
-tmp4=$(mktemp)
-trap 'rm -f "$tmp" "$tmp2" "$tmp3" "$tmp4"' EXIT
-if [ "$mode" = plain ]; then # the rock (tests/rock), then the browser tests (tests/browser)
-  { tests/rock/run.sh >"$tmp3" 2>&1; echo $? >"$tmp3.rc"; tests/browser/make_test.sh >"$tmp4" 2>&1; echo $? >"$tmp4.rc"; } &
-  rock=$!
-fi
-env $busted_env LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$B/?.so;;" \
-  $run lua5.4 tools/busted.lua --cpath="$B/?.so" $helper -o TAP $slow >"$tmp2" 2>&1 &
-bg=$!
 env $busted_env LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$B/?.so;;" \
   $run lua5.4 tools/busted.lua --cpath="$B/?.so" $helper -o TAP $rest >"$tmp" 2>&1
 tally "$mode busted" $?
@@ -106,7 +111,7 @@ rc=$?
 cp "$tmp2" "$tmp"
 tally "$mode busted (otlp)" $rc
 if [ -n "$rock" ]; then
-  wait "$rock"
+  wait "$rock" "$browser"
   cp "$tmp3" "$tmp"
   tally "$mode rock" "$(cat "$tmp3.rc")"
   rc=$(cat "$tmp4.rc")
