@@ -2,9 +2,13 @@
 # Runs the C tests (TAP), the fuzz regression replays and the busted specs,
 # shows failures, and ends with one line: "N passed, N failed" (the count
 # across all of them). The mode says how:
-#   plain     the normal build (make test), and the rock installed from a
-#             clean copy with luarocks (tests/rock/run.sh)
-#   asan      the ASan+UBSan build in build/asan (make asan)
+#   plain     make test: builds (make check-tests) while npm installs the
+#             test packages (make npm-packages), then runs everything on
+#             the normal build, the rock installed with luarocks from a
+#             clean copy given the build's objects (tests/rock/run.sh
+#             --reuse) and the browser tests
+#   asan      the ASan+UBSan build in build/asan (make asan), and the rock
+#             installed from a clean copy, everything compiled there
 #   valgrind  everything under valgrind memcheck (make valgrind)
 #   gc        the busted specs under an aggressive garbage collector (make gc-stress)
 set -u
@@ -13,7 +17,8 @@ mode=${1:-plain}
 pass=0
 fail=0
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
+jobs=$(mktemp -d) # the jobs' output and exit status: NAME.out, NAME.rc
+trap 'rm -rf "$tmp" "$jobs"' EXIT
 
 tally() { # name status
   p=$(grep -c '^ok ' "$tmp")
@@ -36,7 +41,9 @@ run=""
 busted_env=""
 helper=""
 case "$mode" in
-  plain) ;;
+  plain)
+    export VT_OOM_STEP=4 # test_oom: every 4th allocation made to fail (make asan tries every one)
+    ;;
   asan)
     B=build/asan
     export VT_OOM_STEP=1 # test_oom: every allocation made to fail, as in make test
@@ -56,31 +63,53 @@ case "$mode" in
   *) echo "usage: tools/runtests.sh [plain|asan|valgrind|gc]" >&2; exit 2 ;;
 esac
 
-# the specs in two processes at once: the OTLP/HTTP spec (mostly
-# waiting on node and child processes) beside all the others, started first
-slow="spec/16-otlp_http_spec.lua"
+# Jobs run beside the foreground: job NAME CMD... starts one, collect NAME
+# LABEL waits for it and counts its TAP.
+job() {
+  name=$1
+  shift
+  { "$@" >"$jobs/$name.out" 2>&1; echo $? >"$jobs/$name.rc"; } &
+  echo $! >"$jobs/$name.pid"
+}
+collect() {
+  wait "$(cat "$jobs/$1.pid")"
+  cp "$jobs/$1.out" "$tmp"
+  tally "$2" "$(cat "$jobs/$1.rc")"
+}
+busted() { # spec files and busted options
+  env $busted_env LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$B/?.so;;" \
+    $run lua5.4 tools/busted.lua --cpath="$B/?.so" $helper -o TAP "$@"
+}
+
+# The specs that decode OTLP with tests/otlp/verify.js need the npm packages
+# (the OTLP/HTTP spec only in its two describes named here); the others do
+# not, and run while npm installs. The OTLP/HTTP spec mostly waits on node
+# and child processes: it runs in two more processes beside the rest.
+otlp=spec/16-otlp_http_spec.lua
+verified="spec/12-export_spec.lua spec/17-trace_context_spec.lua spec/24-otel_spec.lua"
+otlp_verified="--filter=^vmtrace%.otlp%sgzip%s --filter=^vmtrace%.otlp%swhat%sthe%sreceiver%sgot"
+otlp_slow="--filter=^vmtrace%.otlp%sa%sreceiver%sthat%sis%sdown --filter=^vmtrace%.otlp%sfaults, \
+--filter=^vmtrace%.otlp%sprocesses%sthat%sshare"
+otlp_rest=$(echo "$otlp_verified $otlp_slow" | sed 's/--filter=/--filter-out=/g')
 rest=""
 for f in spec/*_spec.lua; do
-  case " $slow " in *" $f "*) ;; *) rest="$rest $f" ;; esac
+  case " $otlp $verified " in *" $f "*) ;; *) rest="$rest $f" ;; esac
 done
-tmp2=$(mktemp)
-tmp3=$(mktemp)
-trap 'rm -f "$tmp" "$tmp2" "$tmp3"' EXIT
-rock=""
-tmp4=$(mktemp)
-trap 'rm -f "$tmp" "$tmp2" "$tmp3" "$tmp4"' EXIT
-browser=""
-if [ "$mode" = plain ]; then # the rock (tests/rock) and the browser tests (tests/browser)
-  { tests/rock/run.sh >"$tmp3" 2>&1; echo $? >"$tmp3.rc"; } &
-  rock=$!
-  { tests/browser/make_test.sh >"$tmp4" 2>&1; echo $? >"$tmp4.rc"; } &
-  browser=$!
+
+if [ "$mode" = plain ]; then
+  job npm make --no-print-directory npm-packages
+  if ! make --no-print-directory -j4 check-tests; then
+    echo "not ok - make check-tests failed: nothing was run"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  job rock tests/rock/run.sh --reuse
+elif [ "$mode" = asan ]; then
+  job rock tests/rock/run.sh
 fi
-# all of them start before the C tests: the OTLP spec and the browser
-# tests spend most of their time waiting
-env $busted_env LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$B/?.so;;" \
-  $run lua5.4 tools/busted.lua --cpath="$B/?.so" $helper -o TAP $slow >"$tmp2" 2>&1 &
-bg=$!
+job otlp_rest busted $otlp_rest $otlp
+job otlp_slow busted $otlp_slow $otlp
+
 if [ "$mode" != gc ]; then
   for t in test_core test_states test_oom; do
     $run "$B/$t" >"$tmp" 2>&1
@@ -103,29 +132,36 @@ if [ "$mode" != gc ]; then
   done
 fi
 
-env $busted_env LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$B/?.so;;" \
-  $run lua5.4 tools/busted.lua --cpath="$B/?.so" $helper -o TAP $rest >"$tmp" 2>&1
+busted $rest >"$tmp" 2>&1
 tally "$mode busted" $?
-wait "$bg"
-rc=$?
-cp "$tmp2" "$tmp"
-tally "$mode busted (otlp)" $rc
-if [ -n "$rock" ]; then
-  wait "$rock" "$browser"
-  cp "$tmp3" "$tmp"
-  tally "$mode rock" "$(cat "$tmp3.rc")"
-  rc=$(cat "$tmp4.rc")
-  cp "$tmp4" "$tmp"
+if [ "$mode" = plain ]; then
+  wait "$(cat "$jobs/npm.pid")"
+  if [ "$(cat "$jobs/npm.rc")" != 0 ]; then
+    cat "$jobs/npm.out"
+    echo "not ok - make npm-packages failed: the OTLP definitions and browser packages are missing"
+    fail=$((fail + 1))
+  fi
+  job browser tests/browser/make_test.sh
+fi
+job otlp_verified busted $otlp_verified $otlp
+busted $verified >"$tmp" 2>&1
+tally "$mode busted (verify.js)" $?
+collect otlp_verified "$mode busted (otlp/http, verify.js)"
+collect otlp_rest "$mode busted (otlp/http)"
+collect otlp_slow "$mode busted (otlp/http, slow)"
+[ -f "$jobs/rock.pid" ] && collect rock "$mode rock"
+if [ -f "$jobs/browser.pid" ]; then
+  wait "$(cat "$jobs/browser.pid")"
+  rc=$(cat "$jobs/browser.rc")
   if [ "$rc" = 77 ]; then # no chromium and not root: said, not counted
-    grep -E '^(ok|not ok|1\.\.0)' "$tmp" | head -n 3
+    grep -E '^(ok|not ok|1\.\.0)' "$jobs/browser.out" | head -n 3
     echo "plain browser: skipped (chromium could not be installed: see the line above)"
-    : >"$tmp"
-    grep -E '^(ok|not ok)' "$tmp4" >"$tmp"
+    grep -E '^(ok|not ok)' "$jobs/browser.out" >"$tmp"
     tally "$mode browser (template only)" 0
   else
+    cp "$jobs/browser.out" "$tmp"
     tally "$mode browser" "$rc"
   fi
-  rm -f "$tmp3.rc" "$tmp4.rc"
 fi
 
 echo "$pass passed, $fail failed"

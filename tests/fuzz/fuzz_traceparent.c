@@ -89,8 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                f2 == (flags & 1) && !memcmp(t2, trace, 16));
     /* a root span recorded now: its traceparent, and the remote parent in the export */
     vt_collector_set_enabled(c, 0);
-    id = vt_collector_start(c, NULL, VT_PIPELINE, "root", 4, &(vt_start_args){NULL, 0, NULL,
-                                                                               VT_START_ALWAYS, 0});
+    id = vt_collector_start(c, NULL, VT_PIPELINE, "root", 4, &(vt_start_args){.flags = VT_START_ALWAYS});
     FUZZ_CHECK(id != 0 && vt_collector_finish(c, id, &d) == VT_OK);
     FUZZ_CHECK(vt_collector_traceparent(c, id, out) == VT_OK &&
                vt_traceparent_parse(out, 55, t2, &p2, &f2) && !memcmp(t2, trace, 16) &&
