@@ -132,8 +132,7 @@ if [ "$mode" != gc ]; then
   done
 fi
 
-busted $rest >"$tmp" 2>&1
-tally "$mode busted" $?
+job rest busted $rest
 if [ "$mode" = plain ]; then
   wait "$(cat "$jobs/npm.pid")"
   if [ "$(cat "$jobs/npm.rc")" != 0 ]; then
@@ -146,6 +145,7 @@ fi
 job otlp_verified busted $otlp_verified $otlp
 busted $verified >"$tmp" 2>&1
 tally "$mode busted (verify.js)" $?
+collect rest "$mode busted"
 collect otlp_verified "$mode busted (otlp/http, verify.js)"
 collect otlp_rest "$mode busted (otlp/http)"
 collect otlp_slow "$mode busted (otlp/http, slow)"
