@@ -53,7 +53,7 @@ BIND_PARTS = $(wildcard csrc/lua/l_*.c)
 MODULE = $(B)/vmtrace/core.so
 OTLP_MODULE = $(B)/vmtrace/otlp_http.so
 LIB = $(B)/libvmtrace.a
-C_TESTS = $(B)/test_core $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/replay_reader \
+C_TESTS = $(B)/test_core $(B)/test_clock $(B)/test_states $(B)/test_oom $(B)/replay_ops $(B)/replay_reader \
           $(B)/replay_traceparent $(B)/host_example $(B)/fork_host
 RUN_ENV = LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="build/?.so;;"
 SAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -105,6 +105,10 @@ $(LIB): $(CORE_OBJ) $(BIND_OBJ)
 $(B)/test_core: tests/c/test_core.c tests/c/tap.h $(CORE_OBJ)
 	$(CC) $(WARN) $(CFLAGS) $(TEST_OPT) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \
 	  -pthread -o $@ tests/c/test_core.c $(CORE_OBJ) $(CORE_LIBS)
+
+$(B)/test_clock: tests/c/test_clock.c tests/c/tap.h $(CORE_OBJ)
+	$(CC) $(WARN) $(CFLAGS) $(TEST_OPT) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \
+	  -pthread -o $@ tests/c/test_clock.c $(CORE_OBJ) $(CORE_LIBS)
 
 $(B)/test_oom: tests/c/test_oom.c tests/c/tap.h $(CORE_OBJ)
 	$(CC) $(WARN) $(CFLAGS) $(TEST_OPT) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \

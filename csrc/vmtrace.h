@@ -505,7 +505,8 @@ void vt_response_metadata(const vt_response *r, vt_vb *b);
 
 /* ---- clock ----------------------------------------------------------------- */
 
-int64_t vt_clock_mono_ns(void); /* CLOCK_MONOTONIC */
+int64_t vt_clock_mono_ns(void); /* CLOCK_MONOTONIC (read through the TSC where safe: README "Clock") */
+const char *vt_clock_source(void); /* "tsc" or "monotonic": what vt_clock_mono_ns reads */
 int64_t vt_clock_wall_ns(void); /* CLOCK_REALTIME */
 /* Mock clock (per collector, nesting): the innermost mock is active. Its
  * wall time stays within [0, VT_MAX_TIME_MS) ms since 1970, the times files

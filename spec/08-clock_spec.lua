@@ -31,6 +31,30 @@ describe("vmtrace clock", function()
       assert.is_true(b >= a)
     end)
 
+    it("stats().clock names the clock: the TSC where it is safe, clock_gettime with VMTRACE_CLOCK=monotonic", function()
+      local clock = vmtrace.stats().clock
+      assert.is_true(clock == "tsc" or clock == "monotonic", tostring(clock))
+      local cmd = ("cd %s && VMTRACE_CLOCK=%%s LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=%s lua5.4 -e %s")
+        :format(helper.shq(helper.ROOT), helper.shq(package.cpath),
+          helper.shq([[local v = require "vmtrace"; v.enable()
+            local a = v.monotonic_ms(); local id = v.start("step", "s"); local d = v.finish(id)
+            io.write(v.stats().clock, " ", tostring(d >= 0 and v.monotonic_ms() >= a))]]))
+      local code, out = helper.run(cmd:format("monotonic"))
+      assert.equal(0, code)
+      assert.equal("monotonic true", out)
+      code, out = helper.run(cmd:format("any"))
+      assert.equal(0, code)
+      assert.equal(clock .. " true", out)
+    end)
+
+    it("durations on the real clock match os.clock over a busy 50 ms", function()
+      local id = vmtrace.start("step", "busy")
+      local c = os.clock()
+      while os.clock() - c < 0.05 do end
+      local d = vmtrace.finish(id)
+      assert.is_true(d >= 45 and d <= 500, tostring(d))
+    end)
+
     it("unmock_time without a mock returns false", function()
       assert.is_false(vmtrace.unmock_time())
     end)

@@ -111,7 +111,7 @@ job otlp_rest busted $otlp_rest $otlp
 job otlp_slow busted $otlp_slow $otlp
 
 if [ "$mode" != gc ]; then
-  for t in test_core test_states test_oom; do
+  for t in test_core test_clock test_states test_oom; do
     $run "$B/$t" >"$tmp" 2>&1
     tally "$mode $t" $?
   done

@@ -6,6 +6,7 @@
 #ifndef VT_UTIL_H
 #define VT_UTIL_H
 
+#include <stdint.h>
 #include <time.h>
 
 #include "vmtrace.h"
@@ -20,12 +21,87 @@
 #define VT_NOINLINE
 #endif
 
-/* The monotonic clock in ns, inlined on the hot paths. */
-static inline int64_t vt_mono_ns(void) {
+/* The monotonic clock in ns, inlined on the hot paths (clock.c says how).
+ * On x86-64 with an invariant TSC that the kernel itself uses as its clock
+ * source, a reading is the TSC scaled to CLOCK_MONOTONIC: a sample of both
+ * clocks (an anchor) and the rate between the last two samples, renewed
+ * when the reading is past the anchor's interval (1 ms at first, doubling to
+ * 100 ms). Elsewhere, or with VMTRACE_CLOCK=monotonic, it is clock_gettime.
+ * The anchor is read under a sequence counter: any thread may read it. */
+typedef struct vt_tsc_clock {
+  unsigned seq;   /* odd while a thread renews the anchor */
+  int on;         /* 1: the TSC (or not decided yet), 0: clock_gettime */
+  uint64_t tsc;   /* the anchor: a TSC reading */
+  int64_t ns;     /* ... and the clock's reading then */
+  uint64_t mult;  /* ns per tick, times 2^32 (0: not calibrated) */
+  uint64_t limit; /* ticks after the anchor it extrapolates to (0: none) */
+} vt_tsc_clock;
+extern vt_tsc_clock vt_tsc_g;
+int64_t vt_mono_slow(void);
+
+/* The calibration's own state (clock.c, and tests/c with a clock of their own). */
+typedef struct vt_tsc_cal {
+  uint64_t tsc;        /* the last sample: a TSC reading */
+  int64_t ns;          /* ... and CLOCK_MONOTONIC then (0: none yet) */
+  int64_t interval_ns; /* until the next anchor */
+} vt_tsc_cal;
+#define VT_TSC_FIRST_NS 1000000LL    /* the first rate is measured over 1 ms */
+#define VT_TSC_MAX_NS 100000000LL    /* an anchor lasts at most 100 ms */
+#define VT_TSC_MIN_RENEW_NS 100000LL /* a rate measured over less is not used */
+#define VT_TSC_MAX_SKEW_NS 1000000LL /* a TSC off by more restarts the calibration */
+#define VT_TSC_PAIR_TICKS 100000u    /* a sample's two TSC readings at most this far apart */
+
+static inline int64_t vt_mono_gettime(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define VT_HAVE_TSC 1
+static inline uint64_t vt_rdtsc(void) {
+  unsigned lo, hi;
+  __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64_t)hi << 32 | lo;
+}
+
+/* A reading from the anchor: 1 with it in *out when the anchor is whole and
+ * covers this tick (its limit keeps the product in 64 bits). */
+static inline int vt_tsc_fast(int64_t *out) {
+  uint64_t t = vt_rdtsc(), base, mult, limit;
+  int64_t ns;
+  unsigned seq = __atomic_load_n(&vt_tsc_g.seq, __ATOMIC_ACQUIRE);
+  base = __atomic_load_n(&vt_tsc_g.tsc, __ATOMIC_RELAXED);
+  ns = __atomic_load_n(&vt_tsc_g.ns, __ATOMIC_RELAXED);
+  mult = __atomic_load_n(&vt_tsc_g.mult, __ATOMIC_RELAXED);
+  limit = __atomic_load_n(&vt_tsc_g.limit, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  if (VT_UNLIKELY(t - base >= limit || __atomic_load_n(&vt_tsc_g.seq, __ATOMIC_RELAXED) != seq ||
+                  (seq & 1)))
+    return 0;
+  *out = ns + (int64_t)(((t - base) * mult) >> 32);
+  return 1;
+}
+
+static inline int64_t vt_mono_ns(void) {
+  int64_t r;
+  if (VT_UNLIKELY(!__atomic_load_n(&vt_tsc_g.on, __ATOMIC_RELAXED))) return vt_mono_gettime();
+  if (VT_LIKELY(vt_tsc_fast(&r))) return r;
+  return vt_mono_slow();
+}
+
+/* What the anchor k gives at tick tsc (never less than its own reading). */
+int64_t vt_tsc_extrapolate(const vt_tsc_clock *k, uint64_t tsc);
+/* The same, but no further than its limit: at least every reading this
+ * anchor gave before tick tsc, and at most what it may give (what a thread
+ * gives without a new anchor). */
+int64_t vt_tsc_given(const vt_tsc_clock *k, uint64_t tsc);
+/* A new anchor from the sample (tsc, now) of both clocks: the reading to
+ * give. The old anchor may have given readings up to tick `cover`. */
+int64_t vt_tsc_renew(vt_tsc_clock *k, vt_tsc_cal *cal, uint64_t tsc, int64_t now, uint64_t cover);
+#else
+static inline int64_t vt_mono_ns(void) { return vt_mono_gettime(); }
+#endif
 
 /* Make room for `need` elements of `size` bytes in the array *p of *cap
  * (doubling); 0, leaving it as it was, when out of memory. */

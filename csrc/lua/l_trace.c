@@ -230,6 +230,8 @@ static int l_stats(lua_State *L) {
   set_int(L, "dropped", (int64_t)st.dropped);
   set_int(L, "generation", (int64_t)st.generation);
   set_int(L, "sink_dropped", (int64_t)S->sink_dropped);
+  lua_pushstring(L, vt_clock_source());
+  lua_setfield(L, -2, "clock");
   if (S->stream) {
     vt_stream_status ss;
     vt_stream_status_get(S->stream, &ss);
