@@ -387,13 +387,9 @@ static size_t links(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
  * close in time) and only the last eight are converted, straight into the
  * buffer when it has room. */
 static void put_ns(vt_buf *b, vt_otlp_memo *m, int64_t ns) {
-  static const char d2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                           "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                           "8081828384858687888990919293949596979899";
   uint64_t u = ns < 0 ? 0 : (uint64_t)ns, hi = u / 100000000;
   uint32_t lo = (uint32_t)(u % 100000000);
   char *o;
-  int i;
   if (!m || !hi || b->cap - b->n < 40) {
     vt_buf_putc(b, '"');
     vt_buf_put_u64(b, u);
@@ -413,10 +409,7 @@ static void put_ns(vt_buf *b, vt_otlp_memo *m, int64_t ns) {
   *o++ = '"';
   memcpy(o, m->hi_s, 16); /* a fixed size: the bytes past hi_n are written over */
   o += m->hi_n;
-  for (i = 6; i >= 0; i -= 2, lo /= 100) {
-    o[i] = d2[2 * (lo % 100)];
-    o[i + 1] = d2[2 * (lo % 100) + 1];
-  }
+  vt_put_digits8(o, lo);
   o[8] = '"';
   b->n = (size_t)(o + 9 - b->p);
 }

@@ -62,7 +62,7 @@ int vt_buf_grow(vt_buf *b, size_t extra) {
   return 1;
 }
 
-static const char digits2[201] =
+const char vt_digits2[201] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
@@ -72,12 +72,12 @@ void vt_buf_put_u64(vt_buf *b, uint64_t v) {
   while (v >= 100) { /* two digits at a time */
     unsigned d = (unsigned)(v % 100) * 2;
     v /= 100;
-    *--p = digits2[d + 1];
-    *--p = digits2[d];
+    *--p = vt_digits2[d + 1];
+    *--p = vt_digits2[d];
   }
   if (v >= 10) {
-    *--p = digits2[v * 2 + 1];
-    *--p = digits2[v * 2];
+    *--p = vt_digits2[v * 2 + 1];
+    *--p = vt_digits2[v * 2];
   } else {
     *--p = (char)('0' + v);
   }

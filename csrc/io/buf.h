@@ -50,6 +50,17 @@ static inline void vt_buf_putc(vt_buf *b, char ch) {
 
 static inline void vt_buf_puts(vt_buf *b, const char *s) { vt_buf_put(b, s, strlen(s)); }
 void vt_buf_put_u64(vt_buf *b, uint64_t v);
+/* "00" to "99": the two digits of n at 2n (buf.c). */
+extern const char vt_digits2[201];
+/* The eight decimal digits of v < 10^8, with leading zeros, at o (which has
+ * room for them): for a writer that converts straight into its buffer. */
+static inline void vt_put_digits8(char *o, uint32_t v) {
+  int i;
+  for (i = 6; i >= 0; i -= 2, v /= 100) {
+    o[i] = vt_digits2[2 * (v % 100)];
+    o[i + 1] = vt_digits2[2 * (v % 100) + 1];
+  }
+}
 void vt_buf_put_i64(vt_buf *b, int64_t v);
 /* 16 lowercase hex digits. */
 void vt_buf_put_hex64(vt_buf *b, uint64_t v);
