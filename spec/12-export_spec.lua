@@ -147,17 +147,16 @@ local function require_node()
     "(tools/deps.sh installs nodejs and npm; then make check-tests installs the definitions)")
 end
 
---- Runs tests/otlp/verify.js on a file: exit status and output (with dump:
--- the decoded message as a table, and as text).
+--- Runs tests/otlp/verify.js on a file (through the verifier this busted
+-- process shares: helper.verify_otlp): exit status and output, stdout and
+-- stderr mixed (with dump: the decoded message as a table, and as text).
 local function verify(path, dump)
   require_node()
   if not dump then
-    return run(("env -u LD_PRELOAD node tests/otlp/verify.js %s 2>&1"):format(shq(path)))
+    local code, _, _, all = helper.verify_otlp(path)
+    return code, all
   end
-  local errf = path .. ".verify-stderr"
-  local code, out = run(("env -u LD_PRELOAD node tests/otlp/verify.js --dump %s 2>%s"):format(shq(path), shq(errf)))
-  local err = read_file(errf)
-  os.remove(errf)
+  local code, out, err = helper.verify_otlp(path, true)
   assert.equal(0, code, ("verify.js exited with status %s (1: the export was rejected):\n%s%s")
     :format(tostring(code), out, err))
   assert.matches("^verify.js: OK ", err)
