@@ -147,17 +147,16 @@ local function require_node()
     "(tools/deps.sh installs nodejs and npm; then make check-tests installs the definitions)")
 end
 
---- Runs tests/otlp/verify.js on a file: exit status and output (with dump:
--- the decoded message as a table, and as text).
+--- Runs tests/otlp/verify.js on a file (through the verifier this busted
+-- process shares: helper.verify_otlp): exit status and output, stdout and
+-- stderr mixed (with dump: the decoded message as a table, and as text).
 local function verify(path, dump)
   require_node()
   if not dump then
-    return run(("env -u LD_PRELOAD node tests/otlp/verify.js %s 2>&1"):format(shq(path)))
+    local code, _, _, all = helper.verify_otlp(path)
+    return code, all
   end
-  local errf = path .. ".verify-stderr"
-  local code, out = run(("env -u LD_PRELOAD node tests/otlp/verify.js --dump %s 2>%s"):format(shq(path), shq(errf)))
-  local err = read_file(errf)
-  os.remove(errf)
+  local code, out, err = helper.verify_otlp(path, true)
   assert.equal(0, code, ("verify.js exited with status %s (1: the export was rejected):\n%s%s")
     :format(tostring(code), out, err))
   assert.matches("^verify.js: OK ", err)
@@ -429,6 +428,102 @@ describe("vmtrace.export", function()
         assert.equal(1, code, ("the verifier accepted %s:\n%s"):format(what, out))
         assert.matches("MISMATCH ", out, 1, true)
       end
+    end)
+
+    it("the shared verifier process answers exactly what the command line prints", function()
+      -- the checks above and below go to one verify.js --serve (helper.verify_otlp):
+      -- a bad export must be rejected there as by `node tests/otlp/verify.js`
+      require_node()
+      local good = tmp_path("served-good.json")
+      agent_trace()
+      assert.is_true(vmtrace.export("otlp", good, { service_name = "agent-svc" }))
+      local bad = tmp_path("served-bad.json")
+      write_file(bad, (read_file(good):gsub('"kind":%d', '"kind":9'):gsub('"traceId":"%x+"', '"traceId":"4bf92f35"', 1)))
+      local missing = tmp_path("served-missing.json")
+      local cases = { { good, true }, { bad, false }, { missing, false } }
+      for _, c in ipairs(cases) do
+        local path, dump = c[1], c[2]
+        local errf = tmp_path("verify-stderr")
+        local code, out = run(("env -u LD_PRELOAD node tests/otlp/verify.js %s%s 2>%s")
+          :format(dump and "--dump " or "", shq(path), shq(errf)))
+        local err = read_file(errf)
+        local s_code, s_out, s_err, s_all = helper.verify_otlp(path, dump)
+        local what = ("verify.js %s%s"):format(dump and "--dump " or "", path)
+        assert.equal(code, s_code, what)
+        assert.equal(out, s_out, what)
+        assert.equal(err, s_err, what)
+        assert.equal(out .. err, s_all, what) -- never both streams in one check
+      end
+      -- what each case is, so that the comparison above means something
+      local code, out, err = helper.verify_otlp(good, true)
+      assert.equal(0, code, err)
+      assert.matches("^verify.js: OK .*: 1 resource, 1 scope, 8 spans, ", err)
+      assert.equal(8, #decode(out, "the dump").resourceSpans[1].scopeSpans[1].spans)
+      code, out, err = helper.verify_otlp(bad)
+      assert.equal(1, code, out)
+      assert.equal("", err)
+      local n = 0
+      for line in out:gmatch("[^\n]+") do
+        if line:find("^MISMATCH ") then n = n + 1 end
+      end
+      assert.is_true(n >= 9, "8 kinds and a trace id rejected:\n" .. out) -- several lines, framed
+      assert.matches("\nverify.js: .*served%-bad%.json: " .. n .. " mismatches\n$", out)
+      code, out, err = helper.verify_otlp(missing)
+      assert.equal(2, code)
+      assert.equal("", out)
+      assert.matches("^verify.js: cannot read .*served%-missing%.json", err)
+    end)
+
+    it("a verifier process that died fails the next check with a message, and the one after starts another", function()
+      require_node()
+      local path = tmp_path("after-death.json")
+      write_file(path, '{"resourceSpans":[]}')
+      assert.equal(0, (verify(path)))
+      local pid = helper.verifier().pid
+      assert(os.execute("kill -9 " .. pid))
+      local ok, err = pcall(helper.verify_otlp, path)
+      assert.is_false(ok, "a check answered by a killed verifier")
+      assert.matches("tests/otlp/verify.js --serve (pid " .. pid .. ") exited before answering", err, 1, true)
+      local code, out = verify(path)
+      assert.equal(0, code, out)
+      assert.matches("^verify.js: OK ", out)
+      assert.are_not.equal(pid, helper.verifier().pid)
+    end)
+
+    it("a verifier process ends with the process that started it, whatever that one left running", function()
+      require_node()
+      local path = tmp_path("child-verifier.json")
+      write_file(path, '{"resourceSpans":[]}')
+      local script = tmp_path("child-verifier.lua")
+      -- the child exits without closing anything, leaving a process that
+      -- inherited its open descriptors: the verifier must not wait for that one
+      write_file(script, [[
+        local helper = require "spec.helper"
+        local v = helper.verifier_start()
+        local code = v:check(arg[1])
+        local p = io.popen("sleep 20 </dev/null >/dev/null 2>&1 & echo $!")
+        local sleeper = p:read("l")
+        p:close()
+        io.write(v.pid, " ", code, " ", sleeper, "\n")
+        io.stdout:flush()
+        os.exit(0, false)
+      ]])
+      local code, out = run(("%s lua5.4 %s %s 2>&1"):format(LUA_ENV, shq(script), shq(path)))
+      assert.equal(0, code, out)
+      local pid, status, sleeper = out:match("^(%d+) (%d+) (%d+)\n$")
+      assert.is_truthy(pid, out)
+      local function exited()
+        local stat = helper.try_read("/proc/" .. pid .. "/stat")
+        return stat == nil or stat:match("^%d+ %b() (%a)") == "Z"
+      end
+      for _ = 1, helper.time_limit(40) do -- 2 s (the sleep lasts 20)
+        if exited() then break end
+        os.execute("sleep 0.05")
+      end
+      local gone = exited()
+      os.execute("kill " .. sleeper)
+      assert.equal("0", status)
+      assert.is_true(gone, "verify.js --serve outlived the process that started it")
     end)
 
     it("accepts a realistic agent trace and every field survives the protobuf round trip", function()

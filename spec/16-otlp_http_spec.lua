@@ -22,7 +22,6 @@ local helper = require "spec.helper"
 -- The checkout's root (absolute).
 local ROOT = helper.ROOT
 local RECEIVER = ROOT .. "/tests/otlp/receiver.js"
-local VERIFY = ROOT .. "/tests/otlp/verify.js"
 
 local q = helper.shq
 
@@ -221,7 +220,7 @@ local function assert_delivered_exactly(r, want)
 end
 
 local function verify(path)
-  local code, out = run(("env -u LD_PRELOAD node %s %s 2>&1"):format(q(VERIFY), q(path)))
+  local code, _, _, out = helper.verify_otlp(path) -- tests/otlp/verify.js PATH 2>&1
   assert.equal(0, code, ("verify.js rejected %s (exit %s):\n%s"):format(path, tostring(code), out))
   assert.matches("^verify.js: OK ", out)
   return out

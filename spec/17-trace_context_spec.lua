@@ -346,7 +346,7 @@ describe("W3C trace context", function()
       vmtrace.finish(root)
       local path = tmp("joined.otlp.json")
       assert.is_true(vmtrace.export("otlp", path))
-      local code, out = run(("env -u LD_PRELOAD node %s %s 2>&1"):format(q(ROOT .. "/tests/otlp/verify.js"), q(path)))
+      local code, _, _, out = helper.verify_otlp(path) -- tests/otlp/verify.js PATH 2>&1
       assert.equal(0, code, out)
       assert.matches("^verify.js: OK .* 2 spans", out)
     end)

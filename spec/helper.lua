@@ -255,18 +255,140 @@ function helper.run(cmd)
   return code, out
 end
 
+---------------------------------------------------------------------------
+-- tests/otlp/verify.js, one process for the checks of a busted process
+---------------------------------------------------------------------------
+--
+-- Starting node and loading the OpenTelemetry definitions costs about 0.2 s
+-- of CPU, the check itself a few ms: helper.verify_otlp sends the checks to
+-- one `node tests/otlp/verify.js --serve` (protocol in verify.js), started at
+-- the first check and kept in the registry (busted's insulation gives each
+-- spec file its own copy of this module, not of the registry).
+--
+--   requests  a pipe (io.popen "w") to node's stdin: only this process holds
+--             its write end (glibc opens it close-on-exec), so node reads end
+--             of file and exits as soon as this process closes it or exits,
+--             whatever children it left
+--   replies   node's stdout, a named pipe (mkfifo) that the shell opens before
+--             starting node, read here; once node is gone, nothing holds its
+--             write end: a read meets end of file instead of waiting, and
+--             the check fails with a message naming the process and its stderr
+--   stderr    a file (the shell's too), read for that message
+--
+-- When node is gone the shell becomes `cat` (to /dev/null) until the end of
+-- the requests, so that writing one never meets a pipe without a reader (the
+-- SIGPIPE would kill this process). The directory holding the named pipe and
+-- the stderr file is removed once both are open.
+
+local Verifier = {}
+Verifier.__index = Verifier
+
+local VERIFIER_KEY = "vmtrace spec: the shared verify.js --serve"
+
+--- Starts `node tests/otlp/verify.js --serve`; errors when it does not start.
+function helper.verifier_start()
+  local p = assert(io.popen('d=$(mktemp -d /tmp/vmtrace-verify.XXXXXX) && mkfifo "$d/reply" && echo "$d"'))
+  local dir = p:read("l")
+  p:close()
+  assert(dir and dir ~= "", "verify.js --serve: mktemp -d or mkfifo failed")
+  local fifo, log = dir .. "/reply", dir .. "/stderr"
+  -- the shell's stdout and stderr first: it holds none of this process's
+  -- (output read to its end would wait for the verifier), and the stderr
+  -- file exists once the named pipe is open
+  local req = assert(io.popen(("exec >/dev/null 2>%s; env -u LD_PRELOAD node %s --serve >%s; exec cat")
+    :format(helper.shq(log), helper.shq(helper.ROOT .. "/tests/otlp/verify.js"), helper.shq(fifo)), "w"))
+  local rep, err = io.open(fifo, "rb") -- waits for the shell to open the other end
+  if not rep then error("verify.js --serve: cannot read its replies: " .. tostring(err), 0) end
+  local logf = io.open(log, "rb")
+  os.remove(fifo)
+  os.remove(log)
+  os.remove(dir)
+  -- the metatable's __gc closes the pipes in the right order (see close), at
+  -- the latest when busted closes the Lua state
+  local v = setmetatable({ req = req, rep = rep, log = logf }, Verifier)
+  local hello = rep:read("l")
+  v.pid = tonumber(hello and hello:match("^verify%.js %-%-serve: ready (%d+)$"))
+  if not v.pid then v:fail(hello and ("said %q instead of being ready"):format(hello) or "exited before it was ready") end
+  return v
+end
+
+--- Ends the verifier: it reads end of file and exits. Returns when it has.
+function Verifier:close()
+  if self.closed then return end
+  self.closed = true
+  -- the reply pipe first: a verifier blocked writing a reply meets EPIPE
+  self.rep:close()
+  self.req:close() -- closes the pipe, then waits for the shell (and node)
+  if self.log then self.log:close() end
+end
+Verifier.__gc = Verifier.close
+
+--- Closes the verifier and raises an error saying what happened.
+function Verifier:fail(what)
+  local err = self.log and self.log:read("a") or ""
+  self:close()
+  error(("tests/otlp/verify.js --serve%s %s; its stderr:\n%s")
+    :format(self.pid and (" (pid %d)"):format(self.pid) or "", what, err ~= "" and err or "(empty)\n"), 0)
+end
+
+--- What `node tests/otlp/verify.js [--dump] PATH` would have done: its exit
+-- status, its stdout, its stderr and both as `2>&1` would have mixed them.
+-- Raises an error if the verifier is gone (it is closed then).
+function Verifier:check(path, dump)
+  assert(not self.closed, "verify.js --serve: the verifier is closed")
+  path = tostring(path)
+  assert(not path:find("[\r\n]"), "verify.js --serve: a path cannot hold a line break")
+  local ok = self.req:write((dump and "dump " or "check ") .. path .. "\n")
+  ok = ok and self.req:flush()
+  if not ok then self:fail("is gone: its request pipe is closed") end
+  local header = self.rep:read("l")
+  local status, n = (header or ""):match("^reply (%d+) (%d+)$")
+  if not status then
+    self:fail(header and ("answered " .. ("%q"):format(header)) or "exited before answering")
+  end
+  local out, err, all = {}, {}, {}
+  for _ = 1, tonumber(n) do
+    local head = self.rep:read("l")
+    local fd, len = (head or ""):match("^([12]) (%d+)$")
+    len = tonumber(len)
+    local text = len and (len == 0 and "" or self.rep:read(len))
+    if not text or #text ~= len then
+      self:fail(head and "sent a truncated reply" or "exited in the middle of a reply")
+    end
+    local t = fd == "1" and out or err
+    t[#t + 1] = text
+    all[#all + 1] = text
+  end
+  return tonumber(status), table.concat(out), table.concat(err), table.concat(all)
+end
+
+--- The verifier this busted process shares, started at the first call (and
+-- again after one died).
+function helper.verifier()
+  local reg = debug.getregistry()
+  local v = reg[VERIFIER_KEY]
+  if not v or v.closed then
+    v = helper.verifier_start()
+    reg[VERIFIER_KEY] = v
+  end
+  return v
+end
+
+--- Checks an OTLP/JSON file with the shared verifier: what
+-- `node tests/otlp/verify.js [--dump] PATH` would have given (exit status,
+-- stdout, stderr, and both as `2>&1` mixes them).
+function helper.verify_otlp(path, dump)
+  return helper.verifier():check(path, dump)
+end
+
 --- The OTLP/JSON export of the trace, checked by tests/otlp/verify.js (the
 -- OpenTelemetry protobuf definitions): the spans it decoded, by name, and
 -- the message. opts go to vmtrace.export.
 function helper.otlp_verified(opts)
   local path = os.tmpname()
   assert.is_true(vmtrace.export("otlp", path, opts))
-  local errf = path .. ".err"
-  local code, out = helper.run(("env -u LD_PRELOAD node %s/tests/otlp/verify.js --dump %s 2>%s")
-    :format(helper.ROOT, helper.shq(path), helper.shq(errf)))
-  local err = helper.try_read(errf) or ""
+  local code, out, err = helper.verify_otlp(path, true)
   os.remove(path)
-  os.remove(errf)
   assert.equal(0, code, "verify.js rejected the export:\n" .. out .. err)
   local msg = assert(vmtrace.json_decode(out))
   local spans = {}

@@ -7,6 +7,9 @@
 //                                           JSON on stdout (ids in hex, 64-bit integers
 //                                           as decimal strings); everything else goes
 //                                           to stderr
+//   node tests/otlp/verify.js --serve       one process for many checks (the specs start
+//                                           one per busted process: spec/helper.lua
+//                                           helper.verify_otlp), protocol below
 //
 // FILE holds an ExportTraceServiceRequest in the OTLP/JSON encoding (the
 // proto3 JSON mapping with OTLP's rules: lowerCamelCase field names, trace and
@@ -32,54 +35,72 @@
 // `@opentelemetry/otlp-transformer` 0.52.x ships, installed by
 // `make build/npm/node_modules/@opentelemetry/otlp-transformer`.
 // (VMTRACE_NPM_DIR names another npm prefix than build/npm.)
+//
+// --serve saves loading the definitions (most of the 0.2 s of CPU a start
+// costs) for each check. It first writes "verify.js --serve: ready PID\n" on
+// stdout, then reads requests from stdin, one a line: "check FILE" or
+// "dump FILE" (FILE as the command line would get it, relative to the
+// server's working directory). It answers each on stdout with what
+// `node tests/otlp/verify.js [--dump] FILE` would have done:
+//
+//   reply STATUS N\n          the exit status, and N chunks of output in the
+//   FD LENGTH\nBYTES          order the command would write them: FD 1 for
+//   ...                       stdout, 2 for stderr, LENGTH bytes each
+//
+// An unexpected exception answers status 1 with the stack on stderr (the
+// command would die of it with status 1). Definitions that cannot be loaded
+// answer status 2 with the command's message, and are tried again at the next
+// request. At end of file on stdin (the client closed the pipe or exited)
+// the server exits with status 0.
 "use strict";
 
 const fs = require("fs");
 const path = require("path");
 const { createRequire } = require("module");
 
-// ---- arguments ---------------------------------------------------------------
-
-const args = process.argv.slice(2);
-const dump = args.includes("--dump");
-const files = args.filter((a) => a !== "--dump");
-if (files.length !== 1 || files[0].startsWith("--")) {
-  process.stderr.write("usage: node tests/otlp/verify.js [--dump] FILE\n");
-  process.exit(2);
-}
-const file = files[0];
-const info = dump ? (s) => process.stderr.write(s + "\n") : (s) => process.stdout.write(s + "\n");
+// A check that cannot be made: it ends with status 2 and the message on stderr.
+class Fatal extends Error {}
 
 // ---- the generated definitions ----------------------------------------------
 
 const NPM_DIR = process.env.VMTRACE_NPM_DIR || path.resolve(__dirname, "../../build/npm");
 const PKG_DIR = path.join(NPM_DIR, "node_modules/@opentelemetry/otlp-transformer");
 const ROOT_JS = path.join(PKG_DIR, "build/src/generated/root.js");
-if (!fs.existsSync(ROOT_JS)) {
-  process.stderr.write(
-    `verify.js: ${ROOT_JS} not found; run: make build/npm/node_modules/@opentelemetry/otlp-transformer\n`
-  );
-  process.exit(2);
+
+// Set by load(), once it succeeded.
+let pkgVersion, Long, Request, SCHEMA;
+
+function load() {
+  if (SCHEMA) return;
+  if (!fs.existsSync(ROOT_JS)) {
+    throw new Fatal(
+      `verify.js: ${ROOT_JS} not found; run: make build/npm/node_modules/@opentelemetry/otlp-transformer\n`
+    );
+  }
+  const version = JSON.parse(fs.readFileSync(path.join(PKG_DIR, "package.json"), "utf8")).version;
+  const req = createRequire(ROOT_JS);
+  const protobuf = req("protobufjs/minimal");
+  if (!protobuf.util.Long) {
+    protobuf.util.Long = req("long");
+    protobuf.configure();
+  }
+  const root = req(ROOT_JS);
+  const otel = root.opentelemetry.proto;
+  const schema = makeSchema(otel);
+  checkSchema(schema, version);
+  pkgVersion = version;
+  Long = protobuf.util.Long;
+  Request = schema.ExportTraceServiceRequest.type;
+  SCHEMA = schema;
 }
-const pkgVersion = JSON.parse(fs.readFileSync(path.join(PKG_DIR, "package.json"), "utf8")).version;
-const req = createRequire(ROOT_JS);
-const protobuf = req("protobufjs/minimal");
-if (!protobuf.util.Long) {
-  protobuf.util.Long = req("long");
-  protobuf.configure();
-}
-const Long = protobuf.util.Long;
-const root = req(ROOT_JS);
-const otel = root.opentelemetry.proto;
-const Request = otel.collector.trace.v1.ExportTraceServiceRequest;
 
 // ---- the schema (mirrors opentelemetry/proto trace.proto, checked below) -----
 
 // Field types: a message name, or one of the scalar names below; `rep: true`
 // for repeated fields. AnyValue's members form a oneof.
-const SCHEMA = {
+const makeSchema = (otel) => ({
   ExportTraceServiceRequest: {
-    type: Request,
+    type: otel.collector.trace.v1.ExportTraceServiceRequest,
     fields: { resourceSpans: { t: "ResourceSpans", rep: true } },
   },
   ResourceSpans: {
@@ -185,28 +206,26 @@ const SCHEMA = {
     type: otel.common.v1.KeyValueList,
     fields: { values: { t: "KeyValue", rep: true } },
   },
-};
+});
 
 // The schema must list exactly the fields the generated types have: a newer or
 // older proto would otherwise go unnoticed.
-for (const [name, def] of Object.entries(SCHEMA)) {
-  if (!def.type) {
-    process.stderr.write(`verify.js: the generated definitions have no ${name}\n`);
-    process.exit(2);
-  }
-  const generated = Object.getOwnPropertyNames(def.type.prototype)
-    .filter((k) => {
-      const d = Object.getOwnPropertyDescriptor(def.type.prototype, k);
-      return k !== "constructor" && !d.get && typeof d.value !== "function";
-    })
-    .sort();
-  const ours = Object.keys(def.fields).sort();
-  if (generated.join() !== ours.join()) {
-    process.stderr.write(
-      `verify.js: ${name} has fields ${generated.join(", ")} in @opentelemetry/otlp-transformer ` +
-        `${pkgVersion}, the checker knows ${ours.join(", ")}\n`
-    );
-    process.exit(2);
+function checkSchema(schema, pkgVersion) {
+  for (const [name, def] of Object.entries(schema)) {
+    if (!def.type) throw new Fatal(`verify.js: the generated definitions have no ${name}\n`);
+    const generated = Object.getOwnPropertyNames(def.type.prototype)
+      .filter((k) => {
+        const d = Object.getOwnPropertyDescriptor(def.type.prototype, k);
+        return k !== "constructor" && !d.get && typeof d.value !== "function";
+      })
+      .sort();
+    const ours = Object.keys(def.fields).sort();
+    if (generated.join() !== ours.join()) {
+      throw new Fatal(
+        `verify.js: ${name} has fields ${generated.join(", ")} in @opentelemetry/otlp-transformer ` +
+          `${pkgVersion}, the checker knows ${ours.join(", ")}\n`
+      );
+    }
   }
 }
 
@@ -343,7 +362,7 @@ function parseJson(text) {
 
 // ---- problems ------------------------------------------------------------------
 
-const problems = [];
+let problems; // reset by each check
 const problem = (p, what) => problems.push(`${p || "(top)"}: ${what}`);
 const show = (v) =>
   v instanceof JNum ? v.text : typeof v === "bigint" ? `${v}` : JSON.stringify(v);
@@ -486,7 +505,7 @@ function convert(typeName, j, p) {
 
 // ---- step 4: compare the decoded message with the JSON -----------------------
 
-let compared = 0;
+let compared; // reset by each check
 
 function compareField(def, jv, dv, p) {
   compared++;
@@ -602,65 +621,162 @@ function toDump(typeName, m) {
   return out;
 }
 
-// ---- run ---------------------------------------------------------------------------
+// ---- a check ---------------------------------------------------------------------
 
-let bytes;
-try {
-  bytes = fs.readFileSync(file);
-} catch (e) {
-  process.stderr.write(`verify.js: cannot read ${file}: ${e.message}\n`);
-  process.exit(2);
-}
+// What `verify.js [--dump] FILE` does: { status, chunks: [[fd, text], ...] }.
+function check(file, dump) {
+  const chunks = [];
+  const out = (s) => chunks.push([1, s]);
+  const err = (s) => chunks.push([2, s]);
+  const info = dump ? (s) => err(s + "\n") : (s) => out(s + "\n");
+  try {
+    load();
+  } catch (e) {
+    if (!(e instanceof Fatal)) throw e;
+    err(e.message);
+    return { status: 2, chunks };
+  }
+  problems = [];
+  compared = 0;
 
-function finish() {
-  for (const p of problems) process.stdout.write(`MISMATCH ${p}\n`);
-  process.stdout.write(`verify.js: ${file}: ${problems.length} mismatches\n`);
-  process.exit(1);
-}
+  let bytes;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    err(`verify.js: cannot read ${file}: ${e.message}\n`);
+    return { status: 2, chunks };
+  }
 
-let text, json;
-try {
-  text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-} catch (e) {
-  problem("", "the file is not valid UTF-8");
-  finish();
-}
-try {
-  json = parseJson(text);
-} catch (e) {
-  problem("", `not valid JSON: ${e.message}`);
-  finish();
-}
+  const finish = () => {
+    for (const p of problems) out(`MISMATCH ${p}\n`);
+    out(`verify.js: ${file}: ${problems.length} mismatches\n`);
+    return { status: 1, chunks };
+  };
 
-const input = convert("ExportTraceServiceRequest", json, "");
-if (problems.length) finish();
+  let text, json;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (e) {
+    problem("", "the file is not valid UTF-8");
+    return finish();
+  }
+  try {
+    json = parseJson(text);
+  } catch (e) {
+    problem("", `not valid JSON: ${e.message}`);
+    return finish();
+  }
 
-let err = Request.verify(input);
-if (err) problem("", `ExportTraceServiceRequest.verify (JSON input): ${err}`);
-const message = Request.fromObject(input);
-err = Request.verify(message);
-if (err) problem("", `ExportTraceServiceRequest.verify (message): ${err}`);
-const wire = Request.encode(message).finish();
-const decoded = Request.decode(wire);
-compare("ExportTraceServiceRequest", json, decoded, "");
-if (problems.length) finish();
+  const input = convert("ExportTraceServiceRequest", json, "");
+  if (problems.length) return finish();
 
-let scopes = 0, spans = 0, attributes = 0, events = 0, links = 0;
-for (const rs of decoded.resourceSpans) {
-  attributes += rs.resource ? rs.resource.attributes.length : 0;
-  for (const ss of rs.scopeSpans) {
-    scopes++;
-    for (const s of ss.spans) {
-      spans++;
-      attributes += s.attributes.length;
-      events += s.events.length;
-      links += s.links.length;
+  let verr = Request.verify(input);
+  if (verr) problem("", `ExportTraceServiceRequest.verify (JSON input): ${verr}`);
+  const message = Request.fromObject(input);
+  verr = Request.verify(message);
+  if (verr) problem("", `ExportTraceServiceRequest.verify (message): ${verr}`);
+  const wire = Request.encode(message).finish();
+  const decoded = Request.decode(wire);
+  compare("ExportTraceServiceRequest", json, decoded, "");
+  if (problems.length) return finish();
+
+  let scopes = 0, spans = 0, attributes = 0, events = 0, links = 0;
+  for (const rs of decoded.resourceSpans) {
+    attributes += rs.resource ? rs.resource.attributes.length : 0;
+    for (const ss of rs.scopeSpans) {
+      scopes++;
+      for (const s of ss.spans) {
+        spans++;
+        attributes += s.attributes.length;
+        events += s.events.length;
+        links += s.links.length;
+      }
     }
   }
+  if (dump) out(JSON.stringify(toDump("ExportTraceServiceRequest", decoded)) + "\n");
+  info(
+    `verify.js: OK ${file}: ${decoded.resourceSpans.length} resource, ${scopes} scope, ${spans} spans, ` +
+      `${attributes} attributes, ${events} events, ${links} links; ${compared} fields compared ` +
+      `after a ${wire.length}-byte protobuf round trip (@opentelemetry/otlp-transformer ${pkgVersion})`
+  );
+  return { status: 0, chunks };
 }
-if (dump) process.stdout.write(JSON.stringify(toDump("ExportTraceServiceRequest", decoded)) + "\n");
-info(
-  `verify.js: OK ${file}: ${decoded.resourceSpans.length} resource, ${scopes} scope, ${spans} spans, ` +
-    `${attributes} attributes, ${events} events, ${links} links; ${compared} fields compared ` +
-    `after a ${wire.length}-byte protobuf round trip (@opentelemetry/otlp-transformer ${pkgVersion})`
-);
+
+// ---- --serve -----------------------------------------------------------------------
+
+function writeAll(fd, buf) {
+  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off);
+}
+
+function answer(request) {
+  const m = /^(check|dump) (.+)$/.exec(request);
+  let r;
+  if (!m) {
+    r = { status: 2, chunks: [[2, `verify.js --serve: bad request ${JSON.stringify(request)}\n`]] };
+  } else {
+    try {
+      r = check(m[2], m[1] === "dump");
+    } catch (e) {
+      // the command would die of it: status 1, the stack on stderr
+      r = { status: 1, chunks: [[2, `verify.js: ${(e && e.stack) || e}\n`]] };
+    }
+  }
+  const parts = [Buffer.from(`reply ${r.status} ${r.chunks.length}\n`)];
+  for (const [fd, text] of r.chunks) {
+    const b = Buffer.from(text, "utf8");
+    parts.push(Buffer.from(`${fd} ${b.length}\n`), b);
+  }
+  writeAll(1, Buffer.concat(parts));
+}
+
+function serve() {
+  // fd 0 and 1 are used synchronously (process.stdin and process.stdout are
+  // never touched, so node leaves them in blocking mode)
+  writeAll(1, Buffer.from(`verify.js --serve: ready ${process.pid}\n`));
+  try {
+    load(); // now rather than at the first request; tried again there if it failed
+  } catch (e) {
+    if (!(e instanceof Fatal)) throw e;
+  }
+  const buf = Buffer.alloc(65536);
+  let pending = Buffer.alloc(0);
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(0, buf, 0, buf.length, null);
+    } catch (e) {
+      if (e.code === "EAGAIN") {
+        Atomics.wait(nap, 0, 0, 10);
+        continue;
+      }
+      if (e.code === "EOF") break;
+      throw e;
+    }
+    if (n === 0) break; // end of file: the client is gone
+    pending = Buffer.concat([pending, buf.subarray(0, n)]);
+    for (let nl; (nl = pending.indexOf(10)) >= 0; ) {
+      const line = pending.subarray(0, nl).toString("utf8");
+      pending = pending.subarray(nl + 1);
+      answer(line);
+    }
+  }
+  process.exit(0);
+}
+
+// ---- run ---------------------------------------------------------------------------
+
+const args = process.argv.slice(2);
+if (args.length === 1 && args[0] === "--serve") {
+  serve();
+} else {
+  const dump = args.includes("--dump");
+  const files = args.filter((a) => a !== "--dump");
+  if (files.length !== 1 || files[0].startsWith("--")) {
+    process.stderr.write("usage: node tests/otlp/verify.js [--dump] FILE\n");
+    process.exit(2);
+  }
+  const r = check(files[0], dump);
+  for (const [fd, text] of r.chunks) (fd === 1 ? process.stdout : process.stderr).write(text);
+  process.exitCode = r.status;
+}
