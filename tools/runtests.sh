@@ -82,11 +82,11 @@ busted() { # spec files and busted options
 }
 
 # The specs that decode OTLP with tests/otlp/verify.js need the npm packages
-# (the OTLP/HTTP spec only in its two describes named here); the others do
-# not, and run while npm installs. The OTLP/HTTP spec mostly waits on node
+# (those that name it; the OTLP/HTTP spec only in its two describes named
+# here); the others do not, and run while npm installs. The OTLP/HTTP spec mostly waits on node
 # and child processes: it runs in two more processes beside the rest.
 otlp=spec/16-otlp_http_spec.lua
-verified="spec/12-export_spec.lua spec/17-trace_context_spec.lua spec/24-otel_spec.lua"
+verified=$(grep -l 'otlp_verified\|verify_otlp\|verify\.js' spec/*_spec.lua | grep -v "^$otlp$" | tr '\n' ' ')
 otlp_verified="--filter=^vmtrace%.otlp%sgzip%s --filter=^vmtrace%.otlp%swhat%sthe%sreceiver%sgot"
 otlp_slow="--filter=^vmtrace%.otlp%sa%sreceiver%sthat%sis%sdown --filter=^vmtrace%.otlp%sfaults, \
 --filter=^vmtrace%.otlp%sprocesses%sthat%sshare"
