@@ -102,7 +102,7 @@ $(LIB): $(CORE_OBJ) $(BIND_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/test_core: tests/c/test_core.c tests/c/tap.h $(CORE_OBJ)
+$(B)/test_core: tests/c/test_core.c tests/c/tap.h tests/c/snapshot.h $(CORE_OBJ)
 	$(CC) $(WARN) $(CFLAGS) $(TEST_OPT) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \
 	  -pthread -o $@ tests/c/test_core.c $(CORE_OBJ) $(CORE_LIBS)
 
@@ -132,6 +132,8 @@ $(B)/fork_host: tests/c/fork_host.c $(LIB)
 $(B)/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c tests/fuzz/fuzz_check.h $(CORE_OBJ)
 	$(CC) $(WARN) $(CFLAGS) $(TEST_OPT) -D_POSIX_C_SOURCE=200809L -Icsrc $(CORE_CFLAGS) \
 	  -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c $(CORE_OBJ) $(CORE_LIBS)
+# fuzz_reader.c shares test_core's collector snapshot
+$(B)/replay_reader: tests/c/snapshot.h
 
 build/benchfloor.so: bench/floor.c
 	@mkdir -p $(@D)

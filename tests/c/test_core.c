@@ -27,6 +27,7 @@
 #include "vmtrace.h"
 #include "io/buf.h"
 #include "io/json.h"
+#include "snapshot.h"
 #include "tap.h"
 
 #define MS INT64_C(1000000) /* nanoseconds in a millisecond */
@@ -3029,29 +3030,6 @@ TEST(test_import) {
 }
 
 /* ---- reading files ---------------------------------------------------------------- */
-
-/* What a collector holds, to compare before and after a refused load. */
-typedef struct snapshot {
-  char trace_id[48];
-  size_t count;
-  vt_id first;
-  uint64_t generation;
-} snapshot;
-
-static snapshot snap(const vt_collector *c) {
-  snapshot s;
-  memset(&s, 0, sizeof s);
-  snprintf(s.trace_id, sizeof s.trace_id, "%s", vt_collector_trace_id(c));
-  s.count = vt_collector_count(c);
-  s.first = vt_collector_completed_id(c, 0);
-  s.generation = vt_collector_generation(c);
-  return s;
-}
-
-static int same_snap(snapshot a, snapshot b) {
-  return !strcmp(a.trace_id, b.trace_id) && a.count == b.count && a.first == b.first &&
-         a.generation == b.generation;
-}
 
 /* A collector with a little of everything, under the mock clock. */
 static vt_collector *sample_trace(void) {
