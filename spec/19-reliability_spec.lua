@@ -17,6 +17,18 @@ local function tmp(name)
   return ("%s/%d-%s"):format(TMP, n_tmp, name or "f")
 end
 
+-- Called first in a describe: its tests get a fresh temporary directory
+-- (TMP, where tmp() names files), removed after them.
+local function with_tmp()
+  lazy_setup(function()
+    local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")
+    TMP = out:gsub("%s+$", "")
+  end)
+  lazy_teardown(function()
+    if TMP and TMP:match("^/tmp/vmtrace%-reliability%.") then os.execute("rm -rf " .. q(TMP)) end
+  end)
+end
+
 -- Run a Lua script in a child lua5.4 (the checkout's module), with a shell
 -- prefix (ulimit, trap) and a timeout: {code, out, err, report}.
 local function child(source, opts)
@@ -55,13 +67,7 @@ end
 ]]
 
 describe("bounded memory", function()
-  lazy_setup(function()
-    local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")
-    TMP = out:gsub("%s+$", "")
-  end)
-  lazy_teardown(function()
-    if TMP and TMP:match("^/tmp/vmtrace%-reliability%.") then os.execute("rm -rf " .. q(TMP)) end
-  end)
+  with_tmp()
 
   it("names go with the last span that used them: take_spans, max_spans, reset, enable", function()
     vmtrace.enable()
@@ -106,13 +112,7 @@ print("first=" .. after[1] .. "\nlast=" .. after[5] .. "\nnames=" .. vmtrace.sta
 end)
 
 describe("bounded memory with big metadata", function()
-  lazy_setup(function()
-    local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")
-    TMP = out:gsub("%s+$", "")
-  end)
-  lazy_teardown(function()
-    if TMP and TMP:match("^/tmp/vmtrace%-reliability%.") then os.execute("rm -rf " .. q(TMP)) end
-  end)
+  with_tmp()
 
   it("under max_spans memory follows the spans kept: 1,500 spans of 1 MiB each, 10 kept", function()
     -- big metadata lived in the span's chunk (4,096 spans) until all of it
@@ -142,13 +142,7 @@ print("grew=" .. (rss() - before) .. "\ndropped=" .. vmtrace.dropped() .. "\nkep
 end)
 
 describe("reading files back", function()
-  lazy_setup(function()
-    local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")
-    TMP = out:gsub("%s+$", "")
-  end)
-  lazy_teardown(function()
-    if TMP and TMP:match("^/tmp/vmtrace%-reliability%.") then os.execute("rm -rf " .. q(TMP)) end
-  end)
+  with_tmp()
 
   local HEADER = '{"type":"trace","trace_id":"trace_0190d6a4-7c55-7b38-8e8a-3f1c2d4e5f60",'
     .. '"otel_salt":"0123456789abcdef","version":"0.2.0","start_unix_ns":1700000000000000000}\n'
@@ -257,13 +251,7 @@ print("n=" .. n .. "\ngrew=" .. (peak() - before))
 end)
 
 describe("reading spans while finalizers run", function()
-  lazy_setup(function()
-    local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")
-    TMP = out:gsub("%s+$", "")
-  end)
-  lazy_teardown(function()
-    if TMP and TMP:match("^/tmp/vmtrace%-reliability%.") then os.execute("rm -rf " .. q(TMP)) end
-  end)
+  with_tmp()
 
   -- A span handle dropped unclosed is finished by its __gc, which under
   -- max_spans evicts the oldest span: while spans(), take_spans() or a sink's
@@ -333,13 +321,7 @@ print("spans=" .. #spans .. "\nnames=" .. table.concat(names, ","))
 end)
 
 describe("spans that are not lost", function()
-  lazy_setup(function()
-    local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")
-    TMP = out:gsub("%s+$", "")
-  end)
-  lazy_teardown(function()
-    if TMP and TMP:match("^/tmp/vmtrace%-reliability%.") then os.execute("rm -rf " .. q(TMP)) end
-  end)
+  with_tmp()
 
   it("a flush = false stream has its tail at os.exit, and the exit status stays", function()
     local path = tmp("exit.ndjson")
@@ -412,13 +394,7 @@ print("stop=" .. tostring(ok) .. "\nmsg=" .. tostring(msg))
 end)
 
 describe("files", function()
-  lazy_setup(function()
-    local _, out = helper.run("mktemp -d /tmp/vmtrace-reliability.XXXXXX")
-    TMP = out:gsub("%s+$", "")
-  end)
-  lazy_teardown(function()
-    if TMP and TMP:match("^/tmp/vmtrace%-reliability%.") then os.execute("rm -rf " .. q(TMP)) end
-  end)
+  with_tmp()
 
   local function mode(path)
     local _, out = helper.run("stat -c %a " .. q(path))
