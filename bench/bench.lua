@@ -33,6 +33,8 @@
 --   otlp_on       start+finish with the OTLP/HTTP exporter on     goal <= 2.0x exporter off
 --   soak_growth   10M spans under max_spans = 100000: resident memory from 1M
 --                 to 10M spans                                     goal < 1 MB
+-- The operations are bench/ops.lua's (each defined there once, shared with
+-- the instruction counts below), each timed as one call of its loop.
 -- Timings are the best of ROUNDS interleaved rounds of ITERS operations each.
 -- Memory is measured in a fresh child process per collector (freed memory
 -- from earlier rounds would otherwise hide new allocations). With valgrind
@@ -75,6 +77,7 @@ if not ok_vm then
   vmtrace = nil
 end
 local plain = require "plain"
+local ops = require "ops"
 
 local function full_gc()
   collectgarbage("collect")
@@ -104,24 +107,12 @@ if arg and arg[1] == "--mem" then
   local api = (arg[2] == "vmtrace" or keys) and vmtrace or (arg[2] == "plain" and plain) or nil
   if api == nil then print("nil"); os.exit(0) end
   local pagesize = page_size()
-  local start, finish, set = api.start, api.finish, api.set_metadata
   api.enable()
-  finish(start("fn_call", "work"))   -- first-use allocations are not per span
+  ops.on(1, api)   -- first-use allocations are not per span
   api.enable()
   full_gc()
   local before = resident_bytes(pagesize)
-  if keys then
-    for _ = 1, MEM_SPANS do
-      local id = start("tool_call", "work")
-      set(id, "tool_name", "grep")
-      set(id, "tokens", 12)
-      finish(id)
-    end
-  else
-    for _ = 1, MEM_SPANS do
-      finish(start("fn_call", "work"))
-    end
-  end
+  if keys then ops.meta2(MEM_SPANS, api) else ops.on(MEM_SPANS, api) end
   full_gc()
   local after = resident_bytes(pagesize)
   print(string.format("%.3f", (after - before) / MEM_SPANS))
@@ -172,64 +163,30 @@ local function child_mem(which, mode)
 end
 
 ---------------------------------------------------------------------------
--- timed loops: each returns ns per operation for n operations
+-- timed operations (bench/ops.lua): each returns ns per operation for n
+-- operations, the one call of ops[name]'s loop timed as a whole
 ---------------------------------------------------------------------------
 
-local function loop_empty(n)
-  local c = clock
-  local t0 = c()
-  for _ = 1, n do end
-  return (c() - t0) / n
-end
-
--- The floors have the span loop's shape, f(f("fn_call", "work")): the same
--- two Lua->C calls with the same arguments, doing nothing but (for
--- floor_clock) reading the monotonic clock and returning it.
-local function loop_floor_clock(n)
-  local c, f = clock, floor.clock
-  local t0 = c()
-  for _ = 1, n do f(f("fn_call", "work")) end
-  return (c() - t0) / n
-end
-
-local function loop_floor_empty(n)
-  local c, f = clock, floor.empty
-  local t0 = c()
-  for _ = 1, n do f(f("fn_call", "work")) end
-  return (c() - t0) / n
-end
-
--- the meta2 loop's shape with floor calls: the least its calls can cost
-local function loop_floor_meta2(n)
-  local c, f, e = clock, floor.clock, floor.empty
-  local t0 = c()
-  for _ = 1, n do
-    local id = f("tool_call", "work")
-    e(id, "tool_name", "grep")
-    e(id, "tokens", 12)
-    f(id)
-  end
-  return (c() - t0) / n
-end
-
--- informational: two calls without arguments, f(); f()
-local function loop_floor_noargs(n)
-  local c, f = clock, floor.empty
-  local t0 = c()
-  for _ = 1, n do f(); f() end
-  return (c() - t0) / n
-end
-
-local function make_span_loop(api, on)
+-- the empty loop and the floors: no collector
+local function timed(name)
+  local op = ops[name]
   return function(n)
-    if on then api.enable() else api.disable() end
+    local t0 = clock()
+    op(n, floor)
+    return (clock() - t0) / n
+  end
+end
+
+-- a traced operation with api (vmtrace or plain): tracing on ("off" turns it
+-- off), a collected heap before, the spans dropped after
+local function traced(name, api)
+  local op = ops[name]
+  return function(n)
+    api.enable()
     full_gc()
-    local c, start, finish = clock, api.start, api.finish
-    local t0 = c()
-    for _ = 1, n do
-      finish(start("fn_call", "work"))
-    end
-    local ns = (c() - t0) / n
+    local t0 = clock()
+    op(n, api)
+    local ns = (clock() - t0) / n
     api.disable()
     api.enable(); api.disable()   -- drop the spans (enable resets)
     return ns
@@ -237,68 +194,18 @@ local function make_span_loop(api, on)
 end
 
 local cases = {
-  { "loop", loop_empty },
-  { "floor_clock", loop_floor_clock },
-  { "floor_empty", loop_floor_empty },
-  { "floor_noargs", loop_floor_noargs },
-  { "floor_meta2", loop_floor_meta2 },
-  { "plain_on", make_span_loop(plain, true) },
-  { "plain_off", make_span_loop(plain, false) },
+  { "loop", timed("loop") },
+  { "floor_clock", timed("floor_clock") },
+  { "floor_empty", timed("floor_empty") },
+  { "floor_noargs", timed("floor_noargs") },
+  { "floor_meta2", timed("floor_meta2") },
+  { "plain_on", traced("on", plain) },
+  { "plain_off", traced("off", plain) },
 }
--- a scoped span: do local s <close> = span("fn_call", "work") end
-local function loop_close(n)
-  vmtrace.enable()
-  full_gc()
-  local c, span = clock, vmtrace.span
-  local t0 = c()
-  for _ = 1, n do
-    local s <close> = span("fn_call", "work")
-  end
-  local ns = (c() - t0) / n
-  vmtrace.enable(); vmtrace.disable()
-  return ns
-end
-
--- a span with a string and an integer metadata key
-local function loop_meta2(n)
-  vmtrace.enable()
-  full_gc()
-  local c, start, finish, set = clock, vmtrace.start, vmtrace.finish, vmtrace.set_metadata
-  local t0 = c()
-  for _ = 1, n do
-    local id = start("tool_call", "work")
-    set(id, "tool_name", "grep")
-    set(id, "tokens", 12)
-    finish(id)
-  end
-  local ns = (c() - t0) / n
-  vmtrace.enable(); vmtrace.disable()
-  return ns
-end
-
--- finish(start(...)) inside a coroutine (its own active stack)
-local function loop_coroutine(n)
-  vmtrace.enable()
-  full_gc()
-  local co = coroutine.wrap(function()
-    local c, start, finish = clock, vmtrace.start, vmtrace.finish
-    local t0 = c()
-    for _ = 1, n do
-      finish(start("fn_call", "work"))
-    end
-    return (c() - t0) / n
-  end)
-  local ns = co()
-  vmtrace.enable(); vmtrace.disable()
-  return ns
-end
-
 if vmtrace then
-  table.insert(cases, { "on", make_span_loop(vmtrace, true) })
-  table.insert(cases, { "off", make_span_loop(vmtrace, false) })
-  table.insert(cases, { "close", loop_close })
-  table.insert(cases, { "meta2", loop_meta2 })
-  table.insert(cases, { "coroutine", loop_coroutine })
+  for _, name in ipairs { "on", "off", "close", "meta2", "coroutine" } do
+    table.insert(cases, { name, traced(name, vmtrace) })
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -519,18 +426,12 @@ local function proc_status(key)
   end
 end
 if vmtrace then
-  local start, finish, set = vmtrace.start, vmtrace.finish, vmtrace.set_metadata
   local record_ns
-  for _ = 1, 3 do -- recording the spans (meta2's shape), best of 3
+  for _ = 1, 3 do -- recording the spans (ops.meta2), best of 3
     vmtrace.enable()
     full_gc()
     local t0 = clock()
-    for _ = 1, MEM_SPANS do
-      local id = start("tool_call", "work")
-      set(id, "tool_name", "grep")
-      set(id, "tokens", 12)
-      finish(id)
-    end
+    ops.meta2(MEM_SPANS, vmtrace)
     local ns = (clock() - t0) / MEM_SPANS
     if not record_ns or ns < record_ns then record_ns = ns end
   end
@@ -571,10 +472,9 @@ if vmtrace and not QUICK and os.execute("command -v node >/dev/null 2>&1") then
   if port then
     local N = ITERS
     local function loop()
-      local c, start, finish = clock, vmtrace.start, vmtrace.finish
-      local t0 = c()
-      for _ = 1, N do finish(start("fn_call", "work")) end
-      return (c() - t0) / N
+      local t0 = clock()
+      ops.on(N, vmtrace)
+      return (clock() - t0) / N
     end
     local best_off, best_on
     for _ = 1, 3 do
@@ -598,9 +498,8 @@ if vmtrace and not QUICK and os.execute("command -v node >/dev/null 2>&1") then
     local M = 1000000
     assert(vmtrace.otlp.start { endpoint = "http://127.0.0.1:" .. port .. "/v1/traces",
       max_queue = M, batch_size = 4096, delay_ms = 10 })
-    local start, finish = vmtrace.start, vmtrace.finish
     local t0 = clock()
-    for _ = 1, M do finish(start("fn_call", "work")) end
+    ops.on(M, vmtrace)
     assert(vmtrace.otlp.flush(120000))
     local secs = (clock() - t0) / 1e9
     local st = vmtrace.otlp.stats()
