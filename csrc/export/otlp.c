@@ -437,7 +437,7 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
   vt_buf_puts(b, ",\"name\":");
   vt_json_write_str(b, v->name, v->name_len);
   vt_buf_puts(b, ",\"kind\":");
-  vt_buf_put_i64(b, otel_kind(v->kind));
+  vt_buf_putc(b, (char)('0' + otel_kind(v->kind))); /* one digit, 1 to 5 */
   put_nanos(b, x->memo, ",\"startTimeUnixNano\":", v->start_unix_ns);
   put_nanos(b, x->memo, ",\"endTimeUnixNano\":", v->start_unix_ns + v->duration_ns);
   vt_buf_puts(b, ",\"attributes\":[");
