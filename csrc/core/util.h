@@ -57,7 +57,7 @@ static inline int64_t vt_mono_gettime(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(VT_NO_TSC) /* -DVT_NO_TSC: clock_gettime only */
 #define VT_HAVE_TSC 1
 static inline uint64_t vt_rdtsc(void) {
   unsigned lo, hi;
