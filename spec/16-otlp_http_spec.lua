@@ -2,9 +2,10 @@
 --
 -- tests/otlp/receiver.js (Node.js) listens on 127.0.0.1 and records every
 -- request as one JSON line (and, with --bodies, each body byte for byte); each
--- test starts its own receiver with io.popen (so the spec process is its
--- parent and reaps it), waits for "listening PORT" with a bounded poll, and
--- stops it in after_each. Settings that come from the environment are tested
+-- test starts its own receivers (listeners of one receiver.js --serve that
+-- this process starts with io.popen, so it is its parent and reaps it),
+-- waits for "listening ID PORT" with a bounded poll, and stops them in
+-- after_each (the port closes and its connections are cut). Settings that come from the environment are tested
 -- in child lua5.4 processes started with exactly those variables (every other
 -- OTEL_* variable and TRACEPARENT unset); the multi-process test starts three.
 --
@@ -68,47 +69,87 @@ end
 
 local receivers = {} -- started by the running test, stopped in after_each
 
---- Starts tests/otlp/receiver.js with extra arguments; returns
--- {port, url, record, bodies, pid}.
-local function start_receiver(...)
-  local r = { record = tmp("requests.jsonl"), out = tmp("receiver.out"),
-              pidfile = tmp("receiver.pid"), bodies = tmp("bodies") }
-  assert(os.execute("mkdir " .. q(r.bodies)))
-  local extra = {}
-  for i, a in ipairs({ ... }) do extra[i] = q(a) end
-  -- the shell writes its pid and becomes node (env execs it): the pid is
-  -- node's, and node is this process's child, reaped by close()
-  r.handle = assert(io.popen(("echo $$ > %s; exec env -u LD_PRELOAD node %s --record %s --bodies %s %s > %s 2>&1")
-    :format(q(r.pidfile), q(RECEIVER), q(r.record), q(r.bodies), table.concat(extra, " "), q(r.out)), "w"))
-  receivers[#receivers + 1] = r
-  for _ = 1, 600 do -- at most ~30 s
-    local port = (read(r.out) or ""):match("listening (%d+)")
-    r.pid = r.pid or math.tointeger(tonumber((read(r.pidfile) or ""):match("%d+")))
-    if port then
-      r.port = tonumber(port)
-      break
-    end
-    if r.pid and exited(r.pid) then break end
+-- Every receiver of this process is a listener of one node process,
+-- tests/otlp/receiver.js --serve (a node start costs about 0.1 s of CPU: one
+-- per test was most of this file's CPU). Commands go to its stdin; what it
+-- says ("listening ID PORT", "stopped ID") goes to a file read back here. It
+-- exits at the end of its input: when lazy_teardown closes it, or when this
+-- process ends.
+local server
+
+local function server_line(pattern)
+  return ("\n" .. (read(server.out) or "")):match("\n" .. pattern)
+end
+
+local function receiver_server()
+  if server and not exited(server.pid) then return server end
+  if server then
+    local out = read(server.out) or "(no output)"
+    server = nil
+    error("tests/otlp/receiver.js --serve has ended: " .. out)
+  end
+  local code, dir = run("mktemp -d /tmp/vmtrace-otlp-receivers.XXXXXX")
+  assert(code == 0, "mktemp -d failed")
+  local s = { dir = dir:gsub("%s+$", "") }
+  s.out, s.pidfile = s.dir .. "/out", s.dir .. "/pid"
+  -- the shell writes its pid and becomes node (env execs it)
+  s.handle = assert(io.popen(("echo $$ > %s; exec env -u LD_PRELOAD node %s --serve > %s 2>&1")
+    :format(q(s.pidfile), q(RECEIVER), q(s.out)), "w"))
+  for _ = 1, 600 do
+    s.pid = math.tointeger(tonumber((read(s.pidfile) or ""):match("%d+")))
+    if s.pid then break end
     nap()
   end
-  assert(r.port, "the receiver did not start: " .. (read(r.out) or "(no output)"))
+  assert(s.pid, "tests/otlp/receiver.js --serve did not start")
+  server = s
+  return s
+end
+
+local function server_end()
+  if not server then return end
+  server.handle:close() -- end of input: it exits, and close waits for it
+  os.execute("rm -rf " .. q(server.dir))
+  server = nil
+end
+
+-- Waits for the server to say pattern (a line's start); its capture.
+local function server_says(pattern, what)
+  for i = 1, 600 do -- at most ~30 s
+    local got = server_line(pattern)
+    if got then return got end
+    if exited(server.pid) then break end
+    if i > 1 then nap() end
+  end
+  error(what .. ": " .. (read(server.out) or "(no output)"))
+end
+
+local receiver_n = 0
+
+--- Starts a receiver (tests/otlp/receiver.js's options as extra arguments);
+-- returns {id, port, url, record, bodies}.
+local function start_receiver(...)
+  local s = receiver_server()
+  receiver_n = receiver_n + 1
+  local r = { id = tostring(receiver_n), record = tmp("requests.jsonl"), bodies = tmp("bodies") }
+  assert(os.execute("mkdir " .. q(r.bodies)))
+  local cmd = { "start", r.id, "--record", r.record, "--bodies", r.bodies, ... }
+  for _, a in ipairs(cmd) do assert(not a:find("[\t\n]"), "a receiver argument with a tab or newline") end
+  s.handle:write(table.concat(cmd, "\t"), "\n")
+  s.handle:flush()
+  receivers[#receivers + 1] = r
+  r.port = tonumber(server_says("listening " .. r.id .. " (%d+)", "the receiver did not start"))
   r.url = ("http://127.0.0.1:%d/v1/traces"):format(r.port)
   return r
 end
 
+--- Stops a receiver: its port closes and its connections are cut, as when
+-- a receiver's process ends.
 local function stop_receiver(r)
   if r.stopped then return end
   r.stopped = true
-  r.pid = r.pid or math.tointeger(tonumber((read(r.pidfile) or ""):match("%d+")))
-  if r.pid then
-    os.execute("kill " .. r.pid .. " 2>/dev/null")
-    for _ = 1, 200 do -- SIGTERM ends it at once; SIGKILL after ~10 s
-      if exited(r.pid) then break end
-      nap()
-    end
-    if not exited(r.pid) then os.execute("kill -9 " .. r.pid .. " 2>/dev/null") end
-  end
-  r.handle:close() -- waits for node and reaps it
+  server.handle:write("stop\t", r.id, "\n")
+  server.handle:flush()
+  server_says("(stopped " .. r.id .. ")\n", "the receiver did not stop")
 end
 
 --- A closed port on 127.0.0.1: one a receiver had until it was stopped.
@@ -339,6 +380,7 @@ describe("vmtrace.otlp", function()
   end)
 
   lazy_teardown(function()
+    server_end()
     if TMP and TMP:match("^/tmp/vmtrace%-otlp%-http%-spec%.") then os.execute("rm -rf " .. q(TMP)) end
   end)
 
