@@ -33,7 +33,11 @@ build = {
     LUA_INCDIR = "$(LUA_INCDIR)",
   },
   install_target = "install-rock",
+  -- the install pass gets the same CFLAGS: the Makefile records the flags its
+  -- objects were built with (build/obj/cflags.txt) and would build them again
   install_variables = {
+    CFLAGS = "$(CFLAGS)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
     LIBDIR = "$(LIBDIR)",
     LUADIR = "$(LUADIR)",
   },
