@@ -56,19 +56,20 @@ int64_t vt_tsc_given(const vt_tsc_clock *k, uint64_t tsc) {
 }
 
 int64_t vt_tsc_renew(vt_tsc_clock *k, vt_tsc_cal *cal, uint64_t tsc, int64_t now, uint64_t cover) {
-  int64_t floor = vt_tsc_extrapolate(k, cover > tsc ? cover : tsc), at = now > floor ? now : floor,
-          elapsed, ahead;
+  uint64_t last = cover > tsc ? cover : tsc; /* the last tick the old anchor may have read */
+  /* its rate carried on (a jump shows against the clock) and, within its
+   * limit, the most it gave: after a thread idled past the limit the new
+   * anchor starts from the clock, not from an extrapolation over the idle */
+  int64_t floor = vt_tsc_extrapolate(k, last), reached = vt_tsc_given(k, last),
+          at = now > reached ? now : reached, elapsed, ahead;
   vt_u128 mult;
   uint64_t ticks;
   if (cal->ns && now <= cal->ns) { /* a sample from before the last one (its thread waited) */
     int64_t given = vt_tsc_given(k, tsc);
     return now > given ? now : given;
   }
-  if (k->mult && (floor - now > VT_TSC_MAX_SKEW_NS || now - floor > VT_TSC_MAX_SKEW_NS)) {
-    int64_t given = vt_tsc_given(k, tsc); /* the TSC jumped: what the readings reached */
-    at = now > given ? now : given;
-    cal->ns = 0; /* measure its rate again */
-  }
+  if (k->mult && (floor - now > VT_TSC_MAX_SKEW_NS || now - floor > VT_TSC_MAX_SKEW_NS))
+    cal->ns = 0; /* the TSC jumped: measure its rate again */
   if (!cal->ns || tsc <= cal->tsc) { /* (re)start: CLOCK_MONOTONIC until a rate is known */
     cal->tsc = tsc;
     cal->ns = now;
@@ -114,7 +115,9 @@ static int tsc_usable(void) {
   if (env && strcmp(env, "monotonic") == 0) return 0;
   if (!__get_cpuid(0x80000000u, &a, &b, &c, &d) || a < 0x80000007u) return 0;
   __get_cpuid(0x80000007u, &a, &b, &c, &d);
-  if (!(d & (1u << 8))) return 0;
+  if (!(d & (1u << 8))) return 0; /* invariant TSC */
+  __get_cpuid(0x80000001u, &a, &b, &c, &d);
+  if (!(d & (1u << 27))) return 0; /* rdtscp */
   f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
   if (!f) return 0;
   if (!fgets(src, sizeof src, f)) src[0] = 0;
@@ -126,6 +129,7 @@ static int tsc_usable(void) {
  * not here to release it. The child measures the rate again. */
 static void tsc_after_fork(void) {
   unsigned seq = __atomic_load_n(&vt_tsc_g.seq, __ATOMIC_RELAXED);
+  vt_tsc_g.ns = vt_tsc_given(&vt_tsc_g, vt_rdtsc()); /* no reading below the parent's */
   vt_tsc_g.mult = 0;
   vt_tsc_g.limit = 0;
   tsc_cal.ns = 0;

@@ -59,9 +59,13 @@ static inline int64_t vt_mono_gettime(void) {
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(VT_NO_TSC) /* -DVT_NO_TSC: clock_gettime only */
 #define VT_HAVE_TSC 1
+/* rdtscp, not rdtsc: it reads the counter only once every earlier
+ * instruction has run, so a reading comes after the loads before it (with
+ * rdtsc a thread could read the counter before it saw another thread's
+ * later reading, and give a smaller one: a 32-thread test saw it). */
 static inline uint64_t vt_rdtsc(void) {
-  unsigned lo, hi;
-  __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+  unsigned lo, hi, aux;
+  __asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
   return (uint64_t)hi << 32 | lo;
 }
 

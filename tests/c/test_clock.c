@@ -5,6 +5,7 @@
  * against CLOCK_MONOTONIC.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -150,6 +151,31 @@ TEST(test_tsc_stops_and_idles) {
   CHECK(s.last >= ns - 1000 && s.last <= ns + 1000);
 }
 
+/* Noisy samples (each CLOCK_MONOTONIC reading off by up to 16 us, as a sample pair allows), then
+ * reads 10 s apart: the anchor after an idle starts from the clock, not from
+ * the old rate carried over the idle (which put readings up to 960 us
+ * ahead, just under the jump threshold). */
+TEST(test_tsc_idle_gaps) {
+  sim s;
+  int64_t ns = 1000000000, worst = 0;
+  int i;
+  memset(&s, 0, sizeof s);
+  for (i = 0; i < 4000; i++, ns += 300000)
+    sim_read(&s, (uint64_t)ns * 3, ns, (int64_t)(rnd() % 32001) - 16000);
+  for (i = 0; i < 20; i++) {
+    int64_t r, err;
+    ns += 10000000000LL;
+    r = vt_tsc_renew(&s.k, &s.cal, (uint64_t)ns * 3, ns + (int64_t)(rnd() % 32001) - 16000,
+                     (uint64_t)ns * 3);
+    err = r > ns ? r - ns : ns - r;
+    if (err > worst) worst = err;
+    CHECK(r >= s.last);
+    s.last = r;
+  }
+  CHECK(worst <= 25000); /* the noise of one sample; the old rate over 10 s gave 39 us here */
+  printf("# 10 s idles, 16 us noise: first reading after each at most %lld ns off\n", (long long)worst);
+}
+
 /* A thread that took its sample, then waited while others renewed the
  * anchor: its old sample neither moves the anchor nor gives a reading past
  * the clock (the real clock once gave readings up to an interval ahead). */
@@ -219,6 +245,44 @@ TEST(test_clock_from_threads) {
   printf("# source %s; worst offset from CLOCK_MONOTONIC %lld ns\n", src, (long long)rd[0].worst);
 }
 
+/* Causality across threads: a reading taken after a thread has seen
+ * another thread's reading is not smaller. Nothing between the two (a
+ * clock_gettime call would order them and hide the fault): with plain rdtsc
+ * the counter could be read before the earlier load, and 59 runs of 60 gave
+ * readings up to 3 us back. */
+static int64_t causal_max;
+static long causal_bad;
+static pthread_barrier_t causal_bar;
+
+static void *read_causal(void *arg) {
+  int i;
+  (void)arg;
+  pthread_barrier_wait(&causal_bar);
+  for (i = 0; i < 20000; i++) {
+    int64_t seen = __atomic_load_n(&causal_max, __ATOMIC_ACQUIRE), t = vt_clock_mono_ns(),
+            o = __atomic_load_n(&causal_max, __ATOMIC_RELAXED);
+    if (t < seen) __atomic_add_fetch(&causal_bad, 1, __ATOMIC_RELAXED);
+    while (t > o && !__atomic_compare_exchange_n(&causal_max, &o, t, 0, __ATOMIC_RELEASE,
+                                                 __ATOMIC_RELAXED)) {
+    }
+    if (i % 97 == 0) sched_yield();
+  }
+  return NULL;
+}
+
+TEST(test_clock_causal_across_threads) {
+  enum { N = 32 };
+  pthread_t th[N];
+  int i, round;
+  for (round = 0; round < 3; round++) {
+    REQUIRE(pthread_barrier_init(&causal_bar, NULL, N) == 0);
+    for (i = 0; i < N; i++) REQUIRE(pthread_create(&th[i], NULL, read_causal, NULL) == 0);
+    for (i = 0; i < N; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&causal_bar);
+  }
+  CHECK_EQ_INT(causal_bad, 0);
+}
+
 #if defined(VT_HAVE_TSC)
 /* fork while another thread renews the anchor (its lock taken, shown here
  * by an odd sequence number): the child, without that thread, still reads
@@ -275,8 +339,10 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_tsc_jumps),
     TAP_ENTRY(test_tsc_stops_and_idles),
     TAP_ENTRY(test_tsc_stale_sample),
+    TAP_ENTRY(test_tsc_idle_gaps),
 #endif
     TAP_ENTRY(test_clock_from_threads),
+    TAP_ENTRY(test_clock_causal_across_threads),
 #if defined(VT_HAVE_TSC)
     TAP_ENTRY(test_clock_fork_during_renewal),
 #endif
