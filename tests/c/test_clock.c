@@ -35,7 +35,7 @@ typedef struct sim {
 static int64_t sim_read(sim *s, uint64_t tsc, int64_t true_ns, int64_t noise) {
   int64_t r, err;
   if (s->k.limit && tsc - s->k.tsc < s->k.limit) {
-    r = s->k.ns + (int64_t)(((tsc - s->k.tsc) * s->k.mult) >> 32);
+    r = vt_tsc_extrapolate(&s->k, tsc); /* within the limit: what vt_tsc_fast gives */
   } else {
     r = vt_tsc_renew(&s->k, &s->cal, tsc, true_ns + noise, tsc);
     s->renewals++;
@@ -205,17 +205,11 @@ typedef struct reader {
   int64_t worst;
 } reader;
 
-static int64_t gettime_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void *read_clock(void *arg) {
   reader *r = arg;
-  int64_t last = 0, end = gettime_ns() + 300000000;
+  int64_t last = 0, end = vt_mono_gettime() + 300000000;
   for (;;) {
-    int64_t before = gettime_ns(), t = vt_clock_mono_ns(), after = gettime_ns(), off = 0;
+    int64_t before = vt_mono_gettime(), t = vt_clock_mono_ns(), after = vt_mono_gettime(), off = 0;
     if (t < last) r->backwards++;
     last = t;
     if (t < before) off = before - t;
