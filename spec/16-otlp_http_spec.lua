@@ -5,9 +5,10 @@
 -- test starts its own receivers (listeners of one receiver.js --serve that
 -- this process starts with io.popen, so it is its parent and reaps it),
 -- waits for "listening ID PORT" with a bounded poll, and stops them in
--- after_each (the port closes and its connections are cut). Settings that come from the environment are tested
--- in child lua5.4 processes started with exactly those variables (every other
--- OTEL_* variable and TRACEPARENT unset); the multi-process test starts three.
+-- after_each (the port closes and its connections are cut). Settings that
+-- come from the environment are tested in child lua5.4 processes started
+-- with exactly those variables (every other OTEL_* variable and TRACEPARENT
+-- unset); the multi-process test starts three.
 --
 -- No test asserts a duration. That a receiver which is down or hangs never
 -- blocks the script is shown by the calls returning, with the spans counted as

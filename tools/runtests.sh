@@ -46,7 +46,7 @@ case "$mode" in
     ;;
   asan)
     B=build/asan
-    export VT_OOM_STEP=1 # test_oom: every allocation made to fail, as in make test
+    export VT_OOM_STEP=1 # test_oom: every allocation made to fail (make test: every 4th)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     # leaks are checked in the C tests here and in busted under valgrind: with
@@ -83,8 +83,9 @@ busted() { # spec files and busted options
 
 # The specs that decode OTLP with tests/otlp/verify.js need the npm packages
 # (those that name it; the OTLP/HTTP spec only in its two describes named
-# here); the others do not, and run while npm installs. The OTLP/HTTP spec mostly waits on node
-# and child processes: it runs in two more processes beside the rest.
+# here); the others do not, and run while npm installs. The OTLP/HTTP spec
+# mostly waits on node and child processes: it runs in three processes of its
+# own (its verify.js describes, its slow describes, the rest).
 otlp=spec/16-otlp_http_spec.lua
 verified=$(grep -l 'otlp_verified\|verify_otlp\|verify\.js' spec/*_spec.lua | grep -v "^$otlp$" | tr '\n' ' ')
 otlp_verified="--filter=^vmtrace%.otlp%sgzip%s --filter=^vmtrace%.otlp%swhat%sthe%sreceiver%sgot"

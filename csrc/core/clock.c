@@ -16,10 +16,11 @@
  *    than VT_TSC_MAX_SKEW_NS restarts the calibration, during which readings
  *    are CLOCK_MONOTONIC's (never below the last one given);
  *  - a sample whose two TSC readings are far apart (the thread was
- *    interrupted between them) is not used.
- * The TSC is used only when it is invariant (CPUID) and the kernel itself
- * keeps time with it (its clock source is "tsc": it has checked that the
- * TSC runs alike on every CPU), and not with VMTRACE_CLOCK=monotonic.
+ *    interrupted between them) is taken again, up to 8 times.
+ * The TSC is used only when it is invariant and read with rdtscp (CPUID),
+ * the kernel itself keeps time with it (its clock source is "tsc": it has
+ * checked that the TSC runs alike on every CPU), and not with
+ * VMTRACE_CLOCK=monotonic.
  */
 #include <stdio.h>
 #include <stdlib.h>
