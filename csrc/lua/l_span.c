@@ -203,12 +203,19 @@ static vt_id start_with_opts(lua_State *L, lvt *S, const char *fn, vt_kind kind,
   return vt_collector_start(S->c, st, kind, name, len, &args);
 }
 
-/* The interned name of the string `name` (at index ni), through the cache. */
-static int64_t name_of(lua_State *L, lvt *S, int ni, const char *name, size_t len) {
-  uintptr_t a = (uintptr_t)name;
-  name_entry *e = &S->names[((a >> 4) ^ (a >> 10)) & (NAME_CACHE - 1)];
+/* The cache entry of the string whose address is a. */
+static inline name_entry *name_slot(lvt *S, const void *a) {
+  uintptr_t u = (uintptr_t)a;
+  return &S->names[((u >> 4) ^ (u >> 10)) & (NAME_CACHE - 1)];
+}
+
+/* The interned name of the string `name` (at index ni) through the cache,
+ * under the address key (name itself, or the string's lua_topointer). */
+static int64_t name_keyed(lua_State *L, lvt *S, int ni, const void *key, const char *name,
+                          size_t len) {
+  name_entry *e = name_slot(S, key);
   int64_t nm;
-  if (VT_LIKELY(e->p == name)) return e->name;
+  if (VT_LIKELY(e->p == key)) return e->name;
   nm = vt_collector_intern(S->c, name, len); /* the entry's reference */
   if (nm < 0) return nm;
   if (e->p) vt_collector_name_release(S->c, e->name);
@@ -216,9 +223,14 @@ static int64_t name_of(lua_State *L, lvt *S, int ni, const char *name, size_t le
   lua_pushvalue(L, ni);
   lua_rawseti(L, -2, (e - S->names) + 1);
   lua_pop(L, 1);
-  e->p = name;
+  e->p = key;
   e->name = (uint32_t)nm;
   return nm;
+}
+
+/* The interned name of the string `name` (at index ni), through the cache. */
+static int64_t name_of(lua_State *L, lvt *S, int ni, const char *name, size_t len) {
+  return name_keyed(L, S, ni, name, name, len);
 }
 
 /* Why arguments 1 and 2 of a span function were refused. */
@@ -247,12 +259,12 @@ static int start_arg_error(lua_State *L, const char *fn, int arg) {
   return type_error(L, fn, 2, "string");
 }
 
-/* The kind at argument 1, by the address of its interned string. */
+/* The kind at argument 1, by the address of its interned string: one API
+ * call. Only the very kind string (anchored) has that address, so anything
+ * else, a string or not, is refused by start_arg_error. */
 static inline int kind_of(lua_State *L, lvt *S, const char *fn) {
-  const char *kind;
+  const void *kind = lua_topointer(L, 1);
   int k = 0;
-  if (VT_UNLIKELY(lua_type(L, 1) != LUA_TSTRING)) return start_arg_error(L, fn, 1);
-  kind = lua_tostring(L, 1);
   while (S->kind_ptr[k] != kind)
     if (++k == VT_KIND_COUNT) return start_arg_error(L, fn, 1);
   return k;
@@ -263,21 +275,32 @@ static inline int kind_of(lua_State *L, lvt *S, const char *fn) {
 static vt_id start_span(lua_State *L, lvt *S, const char *fn, int k, unsigned flags) {
   size_t len;
   const char *name;
+  const void *key = lua_topointer(L, 2);
+  name_entry *e = name_slot(S, key);
   int64_t nm;
   vt_id id;
-  if (VT_UNLIKELY(lua_type(L, 2) != LUA_TSTRING)) return (vt_id)start_arg_error(L, fn, 2);
-  name = lua_tolstring(L, 2, &len);
-  if (VT_UNLIKELY(S->auto_pending)) auto_flush(L, S); /* calls waiting for min_ms */
-  if (VT_UNLIKELY(lua_gettop(L) > 2 && !lua_isnil(L, 3)) || VT_UNLIKELY(flags) ||
-      VT_UNLIKELY(L != S->main_L && L != S->co_L)) {
-    id = start_with_opts(L, S, fn, (vt_kind)k, name, len, flags, stack_of(L, S),
-                         lua_gettop(L) > 2 && !lua_isnil(L, 3) ? 3 : 0);
+  if (VT_LIKELY(e->p == key && key) && VT_LIKELY(!flags && !S->auto_pending) &&
+      VT_LIKELY(L == S->main_L || L == S->co_L) && lua_type(L, 3) <= LUA_TNIL) {
+    /* the common case, one API call for the name: a cached name (so a
+     * string, the very one cached), no options, the main thread or the
+     * coroutine seen last */
+    nm = e->name;
   } else {
-    nm = name_of(L, S, 2, name, len);
+    if (VT_UNLIKELY(lua_type(L, 2) != LUA_TSTRING)) return (vt_id)start_arg_error(L, fn, 2);
+    name = lua_tolstring(L, 2, &len);
+    if (VT_UNLIKELY(S->auto_pending)) auto_flush(L, S); /* calls waiting for min_ms */
+    if (VT_UNLIKELY(lua_type(L, 3) > LUA_TNIL) || VT_UNLIKELY(flags) ||
+        VT_UNLIKELY(L != S->main_L && L != S->co_L)) {
+      id = start_with_opts(L, S, fn, (vt_kind)k, name, len, flags, stack_of(L, S),
+                           lua_type(L, 3) > LUA_TNIL ? 3 : 0);
+      DELIVER(L, S);
+      return id;
+    }
+    nm = name_keyed(L, S, 2, key, name, len);
     if (nm < 0) return 0;
-    id = vt_collector_start_interned(S->c, L == S->main_L ? NULL : S->co_st, (vt_kind)k,
-                                     (uint32_t)nm, NULL);
   }
+  id = vt_collector_start_interned(S->c, L == S->main_L ? NULL : S->co_st, (vt_kind)k,
+                                   (uint32_t)nm, NULL);
   DELIVER(L, S);
   return id;
 }

@@ -44,12 +44,13 @@ static const char state_key = 's'; /* registry[&state_key]: the state userdata *
 #define NAME_CACHE 64
 #define SINK_QUEUE_MAX 65536
 
-/* Span names seen lately, by the address of their Lua string. Each cached
- * string is anchored (uservalue 2 of the state, at the entry's index), so an
- * equal address means the very same string; each entry holds a reference to
- * its interned name. */
+/* Span names seen lately, by the address of their Lua string (lua_topointer's
+ * or lua_tostring's: the two are distinct for distinct strings, and never
+ * equal for two strings). Each cached string is anchored (uservalue 2 of the
+ * state, at the entry's index), so an equal address means the very same
+ * string; each entry holds a reference to its interned name. */
 typedef struct name_entry {
-  const char *p;
+  const void *p;
   uint32_t name;
 } name_entry;
 
@@ -68,7 +69,7 @@ typedef struct sink_ev {
 typedef struct lvt {
   vt_collector *c;
   const int *on;     /* the collector's enabled flag */
-  const char *kind_ptr[VT_KIND_COUNT]; /* interned kind strings, anchored */
+  const void *kind_ptr[VT_KIND_COUNT]; /* the kind strings (lua_topointer), anchored */
   name_entry names[NAME_CACHE];
   lua_State *main_L; /* spans of the main thread go on the main stack */
   lua_State *co_L;   /* the coroutine seen last, and its stack */
@@ -256,7 +257,8 @@ static lvt *push_state(lua_State *L) {
   vt_vb_init(&S->vb2);
   lua_createtable(L, VT_KIND_COUNT, 0); /* anchors the kind strings */
   for (k = 0; k < VT_KIND_COUNT; k++) {
-    S->kind_ptr[k] = lua_pushstring(L, vt_kind_name(k));
+    lua_pushstring(L, vt_kind_name(k));
+    S->kind_ptr[k] = lua_topointer(L, -1);
     lua_rawseti(L, -2, k + 1);
   }
   lua_setiuservalue(L, -2, 1);
