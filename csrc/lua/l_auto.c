@@ -924,21 +924,42 @@ static auto_thread *auto_switch(lua_State *L, lua_Debug *ar, lvt *S, lauto *A) {
 
 static AUTO_COLD void auto_stray(lua_State *L) { lua_sethook(L, NULL, 0, 0); }
 
-/* Every hook event. The fast paths (a frame of excluded code or of a C
- * function pushed or popped) are here; the rest is out of line. */
-static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
-  lvt *S;
-  auto_thread *t;
-  if (VT_UNLIKELY(!A || !A->hooked)) { /* left over: it goes */
-    auto_stray(L);
-    return;
+/* A chained hook: its events. */
+static void auto_chain(lua_State *L, lua_Debug *ar, auto_thread *t) {
+  static const int mask_of[] = {LUA_MASKCALL, LUA_MASKRET, LUA_MASKLINE, LUA_MASKCOUNT,
+                                LUA_MASKCALL};
+  if (ar->event >= 0 && ar->event <= 4 && (t->umask & mask_of[ar->event])) t->uhook(L, ar);
+}
+
+/* A traced call returns (the top frame, its span open): its span finished
+ * (after a reset, auto_ret forgets it). */
+static VT_NOINLINE void auto_ret_open(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
+  lvt *S = A->S;
+  if (VT_LIKELY(vt_collector_generation(S->c) == A->gen)) {
+    vt_collector_finish(S->c, t->f[t->n - 1].id, NULL);
+    t->traced--;
+    t->n--;
+  } else {
+    auto_ret(L, ar, S, A, t);
   }
-  S = A->S;
-  t = A->cur;
-  if (VT_UNLIKELY(L != A->cur_L) && !(t = auto_switch(L, ar, S, A))) {
-    auto_stray(L);
-    return;
-  }
+  DELIVER(L, S); /* sinks hear of the spans (hooks are off inside a hook) */
+  if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
+}
+
+/* Any other return. */
+static VT_NOINLINE void auto_ret_other(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
+  lvt *S = A->S;
+  auto_ret(L, ar, S, A, t);
+  DELIVER(L, S); /* sinks hear of the spans (hooks are off inside a hook) */
+  if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
+}
+
+/* Every event but those auto_event takes itself (all returns of the thread
+ * seen last): the call fast paths (a frame of excluded code or of a C
+ * function pushed, a traced call whose prototype is known), the rest out of
+ * line. */
+static VT_NOINLINE void auto_event_rest(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
+  lvt *S = A->S;
   if (ar->event == LUA_HOOKRET) {
     size_t n = t->n;
     auto_frame *fr = n ? &t->f[n - 1] : NULL;
@@ -1007,11 +1028,50 @@ static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
 done:
   DELIVER(L, S); /* sinks hear of the spans (hooks are off inside a hook) */
 quiet:
-  if (VT_UNLIKELY(t->uhook != NULL)) { /* a chained hook: its events */
-    static const int mask_of[] = {LUA_MASKCALL, LUA_MASKRET, LUA_MASKLINE, LUA_MASKCOUNT,
-                                  LUA_MASKCALL};
-    if (ar->event >= 0 && ar->event <= 4 && (t->umask & mask_of[ar->event])) t->uhook(L, ar);
+  if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
+}
+
+/* An event on a thread other than the one seen last, or a hook left over. */
+static VT_NOINLINE void auto_event_other(lua_State *L, lua_Debug *ar, lauto *A) {
+  auto_thread *t;
+  if (!A || !A->hooked || !(t = auto_switch(L, ar, A->S, A))) { /* left over: it goes */
+    auto_stray(L);
+    return;
   }
+  auto_event_rest(L, ar, A, t);
+}
+
+/* Every hook event. A return on the thread seen last is taken here: a
+ * frame of excluded code or of a C function popped here, a traced call's
+ * span finished by auto_ret_open, any other by auto_ret_other; anything else
+ * goes to auto_event_rest. Every call here is a tail call: this part saves
+ * no registers (the returns of excluded code are cheaper by that). A->cur_L
+ * is set only while the hook is installed. */
+static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
+  auto_thread *t;
+  if (VT_UNLIKELY(!A || L != A->cur_L)) {
+    auto_event_other(L, ar, A);
+    return;
+  }
+  t = A->cur;
+  if (ar->event == LUA_HOOKRET) {
+    size_t n = t->n;
+    auto_frame *fr = n ? &t->f[n - 1] : NULL;
+    if (VT_LIKELY(fr && fr->ci == ar->i_ci && !t->npatch)) {
+      if (VT_LIKELY(fr->state == FR_NONE)) {
+        t->n = n - 1; /* nothing recorded */
+        if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
+        return;
+      }
+      if (fr->state == FR_OPEN && n > 1) {
+        auto_ret_open(L, ar, A, t);
+        return;
+      }
+    }
+    auto_ret_other(L, ar, A, t);
+    return;
+  }
+  auto_event_rest(L, ar, A, t);
 }
 
 /* ---- threads' auto data ------------------------------------------------------------ */
