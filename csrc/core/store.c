@@ -426,6 +426,7 @@ int vt_collector_enabled(const vt_collector *c) { return c->enabled; }
 const int *vt_collector_enabled_flag(const vt_collector *c) { return &c->enabled; }
 uint64_t vt_collector_dropped(const vt_collector *c) { return c->dropped; }
 uint64_t vt_collector_generation(const vt_collector *c) { return c->generation; }
+const uint64_t *vt_collector_generation_flag(const vt_collector *c) { return &c->generation; }
 
 void vt_collector_stats(const vt_collector *c, vt_stats *out) {
   out->open = c->nopen;
