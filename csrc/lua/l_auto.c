@@ -1074,7 +1074,16 @@ static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
         if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
         return;
       }
-      if (fr->state == FR_OPEN && n > 1) {
+      if (fr->state == FR_OPEN && n > 1) { /* a traced call returns */
+        lvt *S = A->S;
+        if (VT_LIKELY(*A->genp == A->gen && !S->nsinks && !S->nq && !t->uhook)) {
+          /* nothing to do after the finish (no sink can hear of it): a tail call */
+          vt_id id = fr->id;
+          t->traced--;
+          t->n = n - 1;
+          vt_collector_finish(S->c, id, NULL);
+          return;
+        }
         auto_ret_open(L, ar, A, t);
         return;
       }
