@@ -921,23 +921,10 @@ static VT_NOINLINE vt_id start_any(vt_collector *c, vt_stack *st, vt_kind kind, 
   return id;
 }
 
-/* The clock as the fast paths read it: the TSC's reading from its anchor,
- * with no call (a call would make them save registers for it); 0 when that
- * takes more (a new anchor, or no TSC), and their slow paths read
- * vt_mono_ns. */
-static inline int now_fast(int64_t *now) {
-#ifdef VT_HAVE_TSC
-  return __atomic_load_n(&vt_tsc_g.on, __ATOMIC_RELAXED) && vt_tsc_fast(now);
-#else
-  *now = vt_mono_ns();
-  return 1;
-#endif
-}
-
 /* The common start (vmtrace.auto's per call, span(), wrap): no links, no
- * metadata but a shared object, no flags but SHARED, no mock clock, no
- * subscribers, and room everywhere. What start_any does for it, without its
- * tests of what is absent and with no call (anything else goes there). */
+ * metadata but a shared object, no flags but SHARED, no mock clock, and
+ * room everywhere. What start_any does for it, without its tests of what is
+ * absent and with few registers to save; anything else goes there. */
 vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, uint32_t name,
                                   const vt_start_args *a) {
   vt_id id = c->next_id;
@@ -945,7 +932,6 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
   uint32_t sm = 0; /* shared metadata: its name index + 1 */
   vt_chunk *ch;
   vt_slot *s;
-  int64_t now;
   if (a) {
     if (VT_UNLIKELY((a->flags & ~VT_START_SHARED) || a->nlinks || a->metadata))
       return start_any(c, st, kind, name, a);
@@ -956,13 +942,13 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
     }
   }
   if (!st) st = &c->main;
-  if (VT_UNLIKELY(!c->enabled || c->nmocks || c->nsubs || (unsigned)kind >= VT_KIND_COUNT ||
+  if (VT_UNLIKELY(!c->enabled || c->nmocks || (unsigned)kind >= VT_KIND_COUNT ||
                   name >= c->names.n || !c->names.v[name].s || k >= c->nchunks ||
                   !(ch = c->chunks[k]) || st->n == st->cap ||
-                  c->capdone <= c->ndone + c->nopen + 1 || !now_fast(&now)))
+                  c->capdone <= c->ndone + c->nopen + 1))
     return start_any(c, st, kind, name, a);
   s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
-  s->start_ns = now - c->epoch_ns;
+  s->start_ns = vt_mono_ns() - c->epoch_ns;
   s->u.stack = st;
   s->parent = st->n ? st->ids[st->n - 1] : st->base < id ? st->base /* never a later span */ : 0;
   s->name = name;
@@ -978,6 +964,7 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
   c->next_id = id + 1;
   st->ids[st->n++] = id;
   c->nopen++;
+  FIRE(c, VT_EV_START, id);
   return id;
 }
 
@@ -1034,20 +1021,20 @@ static VT_NOINLINE int finish_any(vt_collector *c, vt_id id, vt_slot *s, int64_t
 }
 
 /* The common finish: the top of its stack, no mock clock, no llm_call, no
- * subscribers, no bound; with no call (anything else goes to finish_any). */
+ * subscribers, no bound; anything else goes to finish_any. */
 int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
   vt_stack *st;
   vt_slot *s;
-  int64_t dur, now;
+  int64_t dur;
   if (id == 0 || id >= c->next_id || k >= c->nchunks || !c->chunks[k]) return VT_ENOTFOUND;
   s = &c->chunks[k]->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
   if (s->state != VT_OPEN) return VT_ENOTFOUND;
   st = s->u.stack;
   if (VT_UNLIKELY((s->flags & VT_F_MOCK) || s->kind == VT_LLM_CALL || c->nsubs || c->max_spans ||
-                  !st || !st->n || st->ids[st->n - 1] != id || !now_fast(&now)))
+                  !st || !st->n || st->ids[st->n - 1] != id))
     return finish_any(c, id, s, duration_ns);
-  dur = now - c->epoch_ns - s->start_ns;
+  dur = vt_mono_ns() - c->epoch_ns - s->start_ns;
   st->n--;
   s->u.dur_ns = dur;
   s->state = VT_DONE;
