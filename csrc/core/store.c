@@ -924,7 +924,7 @@ static VT_NOINLINE vt_id start_any(vt_collector *c, vt_stack *st, vt_kind kind, 
 /* The common start (vmtrace.auto's per call, span(), wrap): no links, no
  * metadata but a shared object, no flags but SHARED, no mock clock, and
  * room everywhere. What start_any does for it, without its tests of what is
- * absent and with few registers to save; anything else goes there. */
+ * absent; anything else goes there. */
 vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, uint32_t name,
                                   const vt_start_args *a) {
   vt_id id = c->next_id;
