@@ -195,6 +195,9 @@ void vt_collector_trace_info(const vt_collector *c, vt_trace_info *out);
 /* "trace_<uuid v7>", valid until the next reset or join. */
 const char *vt_collector_trace_id(const vt_collector *c);
 uint64_t vt_collector_generation(const vt_collector *c);
+/* Where the collector keeps its generation, for hot paths that test it
+ * without a call (valid for the collector's life). */
+const uint64_t *vt_collector_generation_flag(const vt_collector *c);
 
 typedef struct vt_stats {
   size_t open, completed, stacks, names;

@@ -426,6 +426,7 @@ int vt_collector_enabled(const vt_collector *c) { return c->enabled; }
 const int *vt_collector_enabled_flag(const vt_collector *c) { return &c->enabled; }
 uint64_t vt_collector_dropped(const vt_collector *c) { return c->dropped; }
 uint64_t vt_collector_generation(const vt_collector *c) { return c->generation; }
+const uint64_t *vt_collector_generation_flag(const vt_collector *c) { return &c->generation; }
 
 void vt_collector_stats(const vt_collector *c, vt_stats *out) {
   out->open = c->nopen;
@@ -837,8 +838,9 @@ static vt_id start_fail(vt_collector *c, vt_id id, vt_slot *s) {
   return drop(c);
 }
 
-vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, uint32_t name,
-                                  const vt_start_args *a) {
+/* Any start: vt_collector_start_interned's fast path leaves the rest here. */
+static VT_NOINLINE vt_id start_any(vt_collector *c, vt_stack *st, vt_kind kind, uint32_t name,
+                                   const vt_start_args *a) {
   vt_id id = c->next_id;
   size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS); /* never below the table's base */
   vt_chunk *ch;
@@ -919,6 +921,53 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
   return id;
 }
 
+/* The common start (vmtrace.auto's per call, span(), wrap): no links, no
+ * metadata but a shared object, no flags but SHARED, no mock clock, and
+ * room everywhere. What start_any does for it, without its tests of what is
+ * absent; anything else goes there. */
+vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, uint32_t name,
+                                  const vt_start_args *a) {
+  vt_id id = c->next_id;
+  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
+  uint32_t sm = 0; /* shared metadata: its name index + 1 */
+  vt_chunk *ch;
+  vt_slot *s;
+  if (a) {
+    if (VT_UNLIKELY((a->flags & ~VT_START_SHARED) || a->nlinks || a->metadata))
+      return start_any(c, st, kind, name, a);
+    if (a->flags) {
+      sm = a->shared_meta + 1;
+      if (VT_UNLIKELY(a->shared_meta >= c->names.n || !c->names.v[a->shared_meta].s))
+        return start_any(c, st, kind, name, a);
+    }
+  }
+  if (!st) st = &c->main;
+  if (VT_UNLIKELY(!c->enabled || c->nmocks || (unsigned)kind >= VT_KIND_COUNT ||
+                  name >= c->names.n || !c->names.v[name].s || k >= c->nchunks ||
+                  !(ch = c->chunks[k]) || st->n == st->cap ||
+                  c->capdone <= c->ndone + c->nopen + 1))
+    return start_any(c, st, kind, name, a);
+  s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
+  s->start_ns = vt_mono_ns() - c->epoch_ns;
+  s->u.stack = st;
+  s->parent = st->n ? st->ids[st->n - 1] : st->base < id ? st->base /* never a later span */ : 0;
+  s->name = name;
+  s->track = st->track;
+  s->kind = (uint8_t)kind;
+  s->state = VT_OPEN;
+  s->flags = 0;
+  s->smeta = sm;
+  s->x = NULL;
+  vt_names_ref(&c->names, name);
+  if (sm) vt_names_ref(&c->names, sm - 1);
+  ch->live++;
+  c->next_id = id + 1;
+  st->ids[st->n++] = id;
+  c->nopen++;
+  FIRE(c, VT_EV_START, id);
+  return id;
+}
+
 vt_id vt_collector_start(vt_collector *c, vt_stack *st, vt_kind kind, const char *name,
                          size_t name_len, const vt_start_args *a) {
   int64_t nm;
@@ -950,11 +999,10 @@ int vt_collector_elapsed(const vt_collector *c, vt_id id, int64_t *ns) {
   return VT_OK;
 }
 
-int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
-  vt_slot *s = vt_slot_of(c, id);
-  int64_t dur;
-  if (!s || s->state != VT_OPEN) return VT_ENOTFOUND;
-  dur = elapsed(c, s);
+/* Finish open span s: any span (vt_collector_finish's fast path leaves the
+ * rest here). */
+static VT_NOINLINE int finish_any(vt_collector *c, vt_id id, vt_slot *s, int64_t *duration_ns) {
+  int64_t dur = elapsed(c, s);
   if (s->u.stack) {
     vt_stack *st = s->u.stack;
     if (VT_LIKELY(st->n && st->ids[st->n - 1] == id)) st->n--;
@@ -969,6 +1017,30 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
     vt_llm_count(c, (const vt_value *)span_meta(c, s));
   FIRE(c, VT_EV_END, id);
   if (VT_UNLIKELY(c->max_spans)) evict(c);
+  return VT_OK;
+}
+
+/* The common finish: the top of its stack, no mock clock, no llm_call, no
+ * subscribers, no bound; anything else goes to finish_any. */
+int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
+  size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
+  vt_stack *st;
+  vt_slot *s;
+  int64_t dur;
+  if (id == 0 || id >= c->next_id || k >= c->nchunks || !c->chunks[k]) return VT_ENOTFOUND;
+  s = &c->chunks[k]->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
+  if (s->state != VT_OPEN) return VT_ENOTFOUND;
+  st = s->u.stack;
+  if (VT_UNLIKELY((s->flags & VT_F_MOCK) || s->kind == VT_LLM_CALL || c->nsubs || c->max_spans ||
+                  !st || !st->n || st->ids[st->n - 1] != id))
+    return finish_any(c, id, s, duration_ns);
+  dur = vt_mono_ns() - c->epoch_ns - s->start_ns;
+  st->n--;
+  s->u.dur_ns = dur;
+  s->state = VT_DONE;
+  c->nopen--;
+  c->done[c->ndone++] = id;
+  if (duration_ns) *duration_ns = dur;
   return VT_OK;
 }
 

@@ -75,6 +75,8 @@ typedef struct auto_fn { /* one prototype (or one C function) */
   int64_t site;     /* interned "file.lua:LINE", -1 until needed */
   int64_t meta;      /* {source = "path:LINE"}: shared metadata (a handle held), -1 */
   int64_t meta_tail; /* the same with tail_call = true */
+  int ready;         /* name and meta known: a call takes auto_event_rest's fast path */
+  vt_start_args args; /* what that path starts its span with (meta shared) */
 } auto_fn;
 
 typedef struct auto_front {
@@ -130,6 +132,8 @@ typedef struct lauto {
   int on, calls, requires, coroutines;
   int64_t min_ns;
   uint32_t max_depth;
+  uint32_t fast_depth; /* max_depth, 0 with min_ns: the fast path's depth limit */
+  const uint64_t *genp; /* the collector's generation (vt_collector_generation_flag) */
   int slot;
   lua_Hook hook;
   uint64_t gen; /* the collector's generation the spans belong to */
@@ -361,6 +365,16 @@ static auto_src *auto_src_of(lua_State *L, lauto *A, const lua_Debug *ar) {
 static void auto_fn_init(auto_fn *f) {
   memset(f, 0, sizeof *f);
   f->name = f->site = f->meta = f->meta_tail = -1;
+}
+
+/* Once its name and metadata are known, a prototype's calls take the fast
+ * path, with start args made here once. */
+static void auto_fn_ready(auto_fn *f) {
+  if (f->name < 0 || f->meta < 0) return;
+  memset(&f->args, 0, sizeof f->args);
+  f->args.flags = VT_START_SHARED;
+  f->args.shared_meta = (uint32_t)f->meta;
+  f->ready = 1;
 }
 
 /* The prototype entry of the Lua function described by ar ("S" filled). */
@@ -838,6 +852,7 @@ static AUTO_COLD void auto_call(lua_State *L, lua_Debug *ar, lvt *S, lauto *A, a
   auto_check_gen(S, A);
   nm = auto_name(L, S, fn, ar, tail);
   auto_push(S, A, t, ar->i_ci, fn, nm, tail);
+  if (!fn->ready) auto_fn_ready(fn);
 }
 
 static AUTO_COLD void auto_ret(lua_State *L, lua_Debug *ar, lvt *S, lauto *A, auto_thread *t) {
@@ -924,21 +939,42 @@ static auto_thread *auto_switch(lua_State *L, lua_Debug *ar, lvt *S, lauto *A) {
 
 static AUTO_COLD void auto_stray(lua_State *L) { lua_sethook(L, NULL, 0, 0); }
 
-/* Every hook event. The fast paths (a frame of excluded code or of a C
- * function pushed or popped) are here; the rest is out of line. */
-static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
-  lvt *S;
-  auto_thread *t;
-  if (VT_UNLIKELY(!A || !A->hooked)) { /* left over: it goes */
-    auto_stray(L);
-    return;
+/* A chained hook: its events. */
+static void auto_chain(lua_State *L, lua_Debug *ar, auto_thread *t) {
+  static const int mask_of[] = {LUA_MASKCALL, LUA_MASKRET, LUA_MASKLINE, LUA_MASKCOUNT,
+                                LUA_MASKCALL};
+  if (ar->event >= 0 && ar->event <= 4 && (t->umask & mask_of[ar->event])) t->uhook(L, ar);
+}
+
+/* A traced call returns (the top frame, its span open): its span finished
+ * (after a reset, auto_ret forgets it). */
+static VT_NOINLINE void auto_ret_open(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
+  lvt *S = A->S;
+  if (VT_LIKELY(*A->genp == A->gen)) {
+    vt_collector_finish(S->c, t->f[t->n - 1].id, NULL);
+    t->traced--;
+    t->n--;
+  } else {
+    auto_ret(L, ar, S, A, t);
   }
-  S = A->S;
-  t = A->cur;
-  if (VT_UNLIKELY(L != A->cur_L) && !(t = auto_switch(L, ar, S, A))) {
-    auto_stray(L);
-    return;
-  }
+  DELIVER(L, S); /* sinks hear of the spans (hooks are off inside a hook) */
+  if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
+}
+
+/* Any other return. */
+static VT_NOINLINE void auto_ret_other(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
+  lvt *S = A->S;
+  auto_ret(L, ar, S, A, t);
+  DELIVER(L, S); /* sinks hear of the spans (hooks are off inside a hook) */
+  if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
+}
+
+/* Every event but those auto_event takes itself (all returns of the thread
+ * seen last): the call fast paths (a frame of excluded code or of a C
+ * function pushed, a traced call whose prototype is known), the rest out of
+ * line. */
+static VT_NOINLINE void auto_event_rest(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
+  lvt *S = A->S;
   if (ar->event == LUA_HOOKRET) {
     size_t n = t->n;
     auto_frame *fr = n ? &t->f[n - 1] : NULL;
@@ -974,15 +1010,11 @@ static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
             auto_push_none(t, ar->i_ci); /* excluded code */
             goto quiet;
           }
-          if (VT_LIKELY(fn->name >= 0 && fn->meta >= 0 && !A->min_ns &&
-                        t->traced < A->max_depth && t->n < t->cap &&
-                        vt_collector_generation(S->c) == A->gen)) {
-            vt_start_args a; /* a traced call, named and seen before */
-            auto_frame *fr = &t->f[t->n];
-            memset(&a, 0, sizeof a);
-            a.flags = VT_START_SHARED;
-            a.shared_meta = (uint32_t)fn->meta;
-            fr->id = vt_collector_start_interned(S->c, t->st, VT_FN_CALL, (uint32_t)fn->name, &a);
+          if (VT_LIKELY(fn->ready && t->traced < A->fast_depth && t->n < t->cap &&
+                        *A->genp == A->gen)) {
+            auto_frame *fr = &t->f[t->n]; /* a traced call, named and seen before */
+            fr->id = vt_collector_start_interned(S->c, t->st, VT_FN_CALL, (uint32_t)fn->name,
+                                                 &fn->args);
             if (VT_LIKELY(fr->id)) {
               fr->ci = ar->i_ci;
               fr->fn = fn;
@@ -1007,11 +1039,59 @@ static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
 done:
   DELIVER(L, S); /* sinks hear of the spans (hooks are off inside a hook) */
 quiet:
-  if (VT_UNLIKELY(t->uhook != NULL)) { /* a chained hook: its events */
-    static const int mask_of[] = {LUA_MASKCALL, LUA_MASKRET, LUA_MASKLINE, LUA_MASKCOUNT,
-                                  LUA_MASKCALL};
-    if (ar->event >= 0 && ar->event <= 4 && (t->umask & mask_of[ar->event])) t->uhook(L, ar);
+  if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
+}
+
+/* An event on a thread other than the one seen last, or a hook left over. */
+static VT_NOINLINE void auto_event_other(lua_State *L, lua_Debug *ar, lauto *A) {
+  auto_thread *t;
+  if (!A || !A->hooked || !(t = auto_switch(L, ar, A->S, A))) { /* left over: it goes */
+    auto_stray(L);
+    return;
   }
+  auto_event_rest(L, ar, A, t);
+}
+
+/* Every hook event. A return on the thread seen last is taken here: a
+ * frame of excluded code or of a C function popped here, a traced call's
+ * span finished by auto_ret_open, any other by auto_ret_other; anything else
+ * goes to auto_event_rest. Every call here is a tail call: this part saves
+ * no registers (the returns of excluded code are cheaper by that). A->cur_L
+ * is set only while the hook is installed. */
+static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
+  auto_thread *t;
+  if (VT_UNLIKELY(!A || L != A->cur_L)) {
+    auto_event_other(L, ar, A);
+    return;
+  }
+  t = A->cur;
+  if (ar->event == LUA_HOOKRET) {
+    size_t n = t->n;
+    auto_frame *fr = n ? &t->f[n - 1] : NULL;
+    if (VT_LIKELY(fr && fr->ci == ar->i_ci && !t->npatch)) {
+      if (VT_LIKELY(fr->state == FR_NONE)) {
+        t->n = n - 1; /* nothing recorded */
+        if (VT_UNLIKELY(t->uhook != NULL)) auto_chain(L, ar, t);
+        return;
+      }
+      if (fr->state == FR_OPEN && n > 1) { /* a traced call returns */
+        lvt *S = A->S;
+        if (VT_LIKELY(*A->genp == A->gen && !S->nsinks && !S->nq && !t->uhook)) {
+          /* nothing to do after the finish (no sink can hear of it): a tail call */
+          vt_id id = fr->id;
+          t->traced--;
+          t->n = n - 1;
+          vt_collector_finish(S->c, id, NULL);
+          return;
+        }
+        auto_ret_open(L, ar, A, t);
+        return;
+      }
+    }
+    auto_ret_other(L, ar, A, t);
+    return;
+  }
+  auto_event_rest(L, ar, A, t);
 }
 
 /* ---- threads' auto data ------------------------------------------------------------ */
@@ -1265,6 +1345,7 @@ static lauto *auto_state(lua_State *L, lvt *S) {
   S->au->policy_ref = LUA_NOREF;
   S->au->anchors_ref = LUA_NOREF;
   S->au->S = S;
+  S->au->genp = vt_collector_generation_flag(S->c);
   S->au->slot = -1;
   for (w = 0; w < W_COUNT; w++) S->au->ours_ref[w] = S->au->orig_ref[w] = LUA_NOREF;
   auto_fn_init(&S->au->untraced);
@@ -1339,6 +1420,7 @@ static int l_auto(lua_State *L) {
                      : UINT32_MAX;
   lua_settop(L, 1);
   if (A->min_ns < 0) A->min_ns = 0;
+  A->fast_depth = A->min_ns ? 0 : A->max_depth;
   if (lua_getfield(L, 1, "policy") == LUA_TFUNCTION) A->policy_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   else lua_pop(L, 1);
   lua_newtable(L);
