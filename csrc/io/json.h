@@ -16,6 +16,13 @@
 void vt_json_write(vt_buf *b, const vt_value *v);
 /* A JSON string literal of raw bytes (invalid UTF-8 becomes U+FFFD). */
 void vt_json_write_str(vt_buf *b, const char *s, size_t len);
+/* The most bytes vt_json_put_str writes for len bytes: \u00XX for each
+ * (nothing takes more) and the quotes. */
+#define VT_JSON_STR_MAX(len) (6 * (size_t)(len) + 2)
+/* vt_json_write_str at o, which has room for VT_JSON_STR_MAX(len) bytes:
+ * the end of what it wrote. For a writer that makes room once for many
+ * pieces and writes them without a check each. */
+char *vt_json_put_str(char *o, const char *s, size_t len);
 /* The same with <, >, & and U+2028/U+2029 escaped as \u sequences, so the
  * text is inert inside an HTML <script> element (the HTML report). */
 void vt_json_write_html(vt_buf *b, const vt_value *v);
