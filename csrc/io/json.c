@@ -148,12 +148,41 @@ static VT_NOINLINE void write_str_rest(vt_buf *b, const unsigned char *p, size_t
   vt_buf_putc(b, '"');
 }
 
+/* The bytes of a string of 1 to 7 bytes in one word: the first four and the
+ * last four (overlapping), or under four bytes the first, middle and last
+ * with the rest filled with a plain byte. Every byte of p is in it. */
+static inline __attribute__((always_inline)) uint64_t short_word(const unsigned char *p,
+                                                                 size_t len) {
+  uint32_t lo, hi;
+  if (len >= 4) {
+    memcpy(&lo, p, 4);
+    memcpy(&hi, p + len - 4, 4);
+    return lo | (uint64_t)hi << 32;
+  }
+  return (ONES * 'a' & ~(uint64_t)0xFFFFFF) | p[0] | (uint64_t)p[len >> 1] << 8 |
+         (uint64_t)p[len - 1] << 16;
+}
+
+/* Copies a string of 1 to 7 bytes from p to o the way short_word reads it. */
+static inline __attribute__((always_inline)) void short_copy(char *o, const unsigned char *p,
+                                                             size_t len) {
+  if (len >= 4) {
+    memcpy(o, p, 4);
+    memcpy(o + len - 4, p + len - 4, 4);
+  } else {
+    o[0] = (char)p[0];
+    o[len >> 1] = (char)p[len >> 1];
+    o[len - 1] = (char)p[len - 1];
+  }
+}
+
 /* Copies the plain bytes at the start of p to o (room for len bytes): how
  * many. Eight bytes at a time, the last eight overlapping those before; a
- * string under eight bytes is looked at in one word too (bytes of it
- * repeated, the rest filled with a plain byte), most keys and values are
- * that short. Byte by byte only from the word that is not all plain. */
-static inline __attribute__((always_inline)) size_t copy_plain(char *o, const unsigned char *p, size_t len, int html) {
+ * string under eight bytes is looked at in one word too (short_word): most
+ * keys and values are that short. Byte by byte only from the word that is
+ * not all plain. */
+static inline __attribute__((always_inline)) size_t copy_plain(char *o, const unsigned char *p,
+                                                               size_t len, int html) {
   size_t i = 0;
   uint64_t w;
   if (len >= 8) {
@@ -167,24 +196,11 @@ static inline __attribute__((always_inline)) size_t copy_plain(char *o, const un
     if (!plain8(w, html)) goto bytes;
     memcpy(o + len - 8, &w, 8);
     return len;
-  } else if (len >= 4) {
-    uint32_t lo, hi;
-    memcpy(&lo, p, 4);
-    memcpy(&hi, p + len - 4, 4);
-    if (!plain8(lo | (uint64_t)hi << 32, html)) goto bytes;
-    memcpy(o, &lo, 4);
-    memcpy(o + len - 4, &hi, 4);
-    return len;
-  } else if (len) {
-    w = (ONES * 'a' & ~(uint64_t)0xFFFFFF) | p[0] | (uint64_t)p[len >> 1] << 8 |
-        (uint64_t)p[len - 1] << 16;
-    if (!plain8(w, html)) goto bytes;
-    o[0] = (char)p[0];
-    o[len >> 1] = (char)p[len >> 1];
-    o[len - 1] = (char)p[len - 1];
-    return len;
   }
-  return 0;
+  if (!len) return 0;
+  if (!plain8(short_word(p, len), html)) goto bytes;
+  short_copy(o, p, len);
+  return len;
 bytes:
   while (i < len && (plain_tab[p[i]] & (html ? 2 : 1))) o[i] = (char)p[i], i++;
   return i;
@@ -214,15 +230,36 @@ static inline __attribute__((always_inline)) void write_str(vt_buf *b, const cha
   write_str_rest(b, p, len, i, html);
 }
 
+/* vt_json_put_str after the opening quote: the string at o, then the
+ * closing quote. */
+static inline __attribute__((always_inline)) char *put_str_body(char *o, const unsigned char *p,
+                                                                size_t len) {
+  size_t i = copy_plain(o, p, len, 0);
+  if (VT_UNLIKELY(i < len)) {
+    o = escape_to(o + i, p, len, &i, len, 0);
+    *o++ = '"';
+    return o;
+  }
+  o[len] = '"';
+  return o + len + 1;
+}
+
+/* Strings of eight bytes or more, and those that need escaping, out of
+ * line: the loop's constants and the call take registers that the common
+ * case (short, plain) would otherwise save and restore on every call. */
+static VT_NOINLINE char *put_str_long(char *o, const unsigned char *p, size_t len) {
+  return put_str_body(o, p, len);
+}
+
 char *vt_json_put_str(char *o, const char *s, size_t len) {
   const unsigned char *p = (const unsigned char *)s;
-  size_t i;
   *o++ = '"';
-  i = copy_plain(o, p, len, 0);
-  o += i;
-  if (VT_UNLIKELY(i < len)) o = escape_to(o, p, len, &i, len, 0);
-  *o++ = '"';
-  return o;
+  if (len - 1 < 7 && plain8(short_word(p, len), 0)) { /* 1 to 7 bytes, all plain */
+    short_copy(o, p, len);
+    o[len] = '"';
+    return o + len + 1;
+  }
+  return put_str_long(o, p, len);
 }
 
 void vt_json_write_str(vt_buf *b, const char *s, size_t len) { write_str(b, s, len, 0); }
