@@ -64,18 +64,13 @@ static const unsigned char plain_tab[256] = {
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
 };
 
-/* Are all eight bytes of w plain (as plain_tab says)? Each test is the
- * exact "some byte is zero / less than n" of the bit-twiddling folklore. */
-#define ONES 0x0101010101010101ULL
-#define HIGH 0x8080808080808080ULL
-static inline __attribute__((always_inline)) int has_byte(uint64_t w, unsigned char c) {
-  uint64_t x = w ^ (ONES * c);
-  return ((x - ONES) & ~x & HIGH) != 0;
-}
-
+/* Are all eight bytes of w plain (as plain_tab says)? vt_json_plain8 (json.h)
+ * for JSON, and for HTML not '<', '>' or '&' either. */
+#define ONES VT_ONES
+#define HIGH VT_HIGH
+#define has_byte vt_has_byte
 static inline __attribute__((always_inline)) int plain8(uint64_t w, int html) {
-  if (((w - ONES * 0x20) | w) & HIGH) return 0; /* a byte under 0x20 or over 0x7f */
-  if (has_byte(w, '"') || has_byte(w, '\\')) return 0;
+  if (!vt_json_plain8(w)) return 0;
   return !html || !(has_byte(w, '<') || has_byte(w, '>') || has_byte(w, '&'));
 }
 
@@ -148,37 +143,9 @@ static VT_NOINLINE void write_str_rest(vt_buf *b, const unsigned char *p, size_t
   vt_buf_putc(b, '"');
 }
 
-/* The bytes of a string of 1 to 7 bytes in one word: the first four and the
- * last four (overlapping), or under four bytes the first, middle and last
- * with the rest filled with a plain byte. Every byte of p is in it. */
-static inline __attribute__((always_inline)) uint64_t short_word(const unsigned char *p,
-                                                                 size_t len) {
-  uint32_t lo, hi;
-  if (len >= 4) {
-    memcpy(&lo, p, 4);
-    memcpy(&hi, p + len - 4, 4);
-    return lo | (uint64_t)hi << 32;
-  }
-  return (ONES * 'a' & ~(uint64_t)0xFFFFFF) | p[0] | (uint64_t)p[len >> 1] << 8 |
-         (uint64_t)p[len - 1] << 16;
-}
-
-/* Copies a string of 1 to 7 bytes from p to o the way short_word reads it. */
-static inline __attribute__((always_inline)) void short_copy(char *o, const unsigned char *p,
-                                                             size_t len) {
-  if (len >= 4) {
-    memcpy(o, p, 4);
-    memcpy(o + len - 4, p + len - 4, 4);
-  } else {
-    o[0] = (char)p[0];
-    o[len >> 1] = (char)p[len >> 1];
-    o[len - 1] = (char)p[len - 1];
-  }
-}
-
 /* Copies the plain bytes at the start of p to o (room for len bytes): how
  * many. Eight bytes at a time, the last eight overlapping those before; a
- * string under eight bytes is looked at in one word too (short_word): most
+ * string under eight bytes is looked at in one word too (vt_short_word): most
  * keys and values are that short. Byte by byte only from the word that is
  * not all plain. */
 static inline __attribute__((always_inline)) size_t copy_plain(char *o, const unsigned char *p,
@@ -198,8 +165,8 @@ static inline __attribute__((always_inline)) size_t copy_plain(char *o, const un
     return len;
   }
   if (!len) return 0;
-  if (!plain8(short_word(p, len), html)) goto bytes;
-  short_copy(o, p, len);
+  if (!plain8(vt_short_word(p, len), html)) goto bytes;
+  vt_short_copy(o, p, len);
   return len;
 bytes:
   while (i < len && (plain_tab[p[i]] & (html ? 2 : 1))) o[i] = (char)p[i], i++;
@@ -244,22 +211,11 @@ static inline __attribute__((always_inline)) char *put_str_body(char *o, const u
   return o + len + 1;
 }
 
-/* Strings of eight bytes or more, and those that need escaping, out of
- * line: the loop's constants and the call take registers that the common
- * case (short, plain) would otherwise save and restore on every call. */
-static VT_NOINLINE char *put_str_long(char *o, const unsigned char *p, size_t len) {
-  return put_str_body(o, p, len);
-}
-
-char *vt_json_put_str(char *o, const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
+/* Strings of eight bytes or more, and those that need escaping: the
+ * inline vt_json_put_str (json.h) does the short plain ones. */
+char *vt_json_put_str_any(char *o, const char *s, size_t len) {
   *o++ = '"';
-  if (len - 1 < 7 && plain8(short_word(p, len), 0)) { /* 1 to 7 bytes, all plain */
-    short_copy(o, p, len);
-    o[len] = '"';
-    return o + len + 1;
-  }
-  return put_str_long(o, p, len);
+  return put_str_body(o, (const unsigned char *)s, len);
 }
 
 void vt_json_write_str(vt_buf *b, const char *s, size_t len) { write_str(b, s, len, 0); }
