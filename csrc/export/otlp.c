@@ -10,6 +10,7 @@
  * The span writer needs no collector: the exporter thread calls it on the
  * records it owns.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,50 +102,125 @@ static void any_value(vt_buf *b, const vt_value *v, size_t limit) {
 /* A string literal, its length known at compile time. */
 #define PUTL(b, lit) vt_buf_put(b, lit, sizeof lit - 1)
 
+/* The span writer makes room once for a run of pieces whose longest form it
+ * knows, then writes them at a cursor o without a check each (a put checks
+ * and updates b->n each time, and must load them again after every store:
+ * for a span, that was most of its cost). room: where n more bytes go, or
+ * NULL once b has failed (nothing more is written); set: the run written.
+ * Strings over FAST_STR bytes, and values other than strings and integers,
+ * go through the checked writers (a string takes six times its length at
+ * most: room made for that would hold a window of a file much larger). */
+static inline char *room(vt_buf *b, size_t n) {
+  if (VT_LIKELY(n <= b->cap - b->n) || vt_buf_grow(b, n)) return b->p + b->n;
+  return NULL;
+}
+static inline void set(vt_buf *b, char *o) { b->n = (size_t)(o - b->p); }
+#define CPY(o, s, n) (memcpy(o, s, n), (o) += (n))
+#define LIT(o, lit) CPY(o, lit, sizeof lit - 1)
+#define FAST_STR 256
+
+/* v in decimal at o (room for 20 bytes). */
+static char *u64_to(char *o, uint64_t v) {
+  char tmp[24], *e = tmp + sizeof tmp, *p = e;
+  while (v >= 100) { /* two digits at a time */
+    unsigned d = (unsigned)(v % 100) * 2;
+    v /= 100;
+    *--p = vt_digits2[d + 1];
+    *--p = vt_digits2[d];
+  }
+  if (v >= 10) {
+    *--p = vt_digits2[v * 2 + 1];
+    *--p = vt_digits2[v * 2];
+  } else {
+    *--p = (char)('0' + v);
+  }
+  memcpy(o, p, (size_t)(e - p));
+  return o + (e - p);
+}
+
+static char *i64_to(char *o, int64_t v) {
+  if (v >= 0) return u64_to(o, (uint64_t)v);
+  *o++ = '-';
+  return u64_to(o, (uint64_t)0 - (uint64_t)v);
+}
+
 /* An attribute list being written: a comma when due, the count limit. */
 typedef struct attrs {
   vt_buf *b;
   size_t n, max, dropped, limit;
 } attrs;
 
-static int attr_begin(attrs *a) {
+/* May one more attribute be written (else it is counted as dropped)? */
+static inline int attr_ok(attrs *a) {
   if (a->max && a->n >= a->max) {
     a->dropped++;
     return 0;
   }
-  if (a->n++) vt_buf_putc(a->b, ',');
   return 1;
 }
 
-static void attr_int_n(attrs *a, const char *k, size_t kl, int64_t v) {
-  if (!attr_begin(a)) return;
-  PUTL(a->b, "{\"key\":\"");
-  vt_buf_put(a->b, k, kl);
-  PUTL(a->b, "\",\"value\":{\"intValue\":\"");
-  vt_buf_put_i64(a->b, v);
-  PUTL(a->b, "\"}}");
+/* Room for an attribute of at most n bytes, with the comma before it
+ * written when due: the cursor, or NULL. */
+static inline char *attr_open(attrs *a, size_t n) {
+  char *o = room(a->b, n + 1);
+  if (o && a->n++) *o++ = ',';
+  return o;
 }
 
-/* A string attribute. plain: v is known to need no escaping (a kind's name,
- * a conventions' word) and is copied as it is, unless the length limit cuts
- * it; else it is escaped (and cut). Inlined where plain is 1 (a few bytes
- * copied on every span, the lengths known at compile time); attr_str_n is
- * the one out-of-line copy for the values that may need escaping. */
+/* The same for a writer that puts (the slow paths). */
+static void attr_comma(attrs *a) {
+  if (a->n++) vt_buf_putc(a->b, ',');
+}
+
+static void attr_int_n(attrs *a, const char *k, size_t kl, int64_t v) {
+  char *o;
+  if (!attr_ok(a) || !(o = attr_open(a, kl + 64))) return;
+  LIT(o, "{\"key\":\"");
+  CPY(o, k, kl);
+  LIT(o, "\",\"value\":{\"intValue\":\"");
+  o = i64_to(o, v);
+  LIT(o, "\"}}");
+  set(a->b, o);
+}
+
+/* A string attribute, its key a literal (copied as it is). plain: v is known
+ * to need no escaping (a kind's name, a conventions' word) and is copied as
+ * it is, unless the length limit cuts it; else it is escaped (and cut).
+ * Inlined where plain is 1 (a few bytes copied on every span, the lengths
+ * known at compile time); attr_str_n is the one out-of-line copy for the
+ * values that may need escaping. */
 #define STRING_VALUE "\",\"value\":{\"stringValue\":"
 static inline __attribute__((always_inline)) void attr_string(attrs *a, const char *k, size_t kl,
                                                               const char *v, size_t vlen, int plain) {
-  if (!attr_begin(a)) return;
+  char *o;
+  if (!attr_ok(a)) return;
+  if (plain && !(a->limit && vlen > a->limit)) {
+    if (!(o = attr_open(a, kl + vlen + 48))) return;
+    LIT(o, "{\"key\":\"");
+    CPY(o, k, kl);
+    LIT(o, STRING_VALUE "\"");
+    CPY(o, v, vlen);
+    LIT(o, "\"}}");
+    set(a->b, o);
+    return;
+  }
+  vlen = cut(v, vlen, a->limit);
+  if (vlen <= FAST_STR) {
+    if (!(o = attr_open(a, kl + VT_JSON_STR_MAX(vlen) + 48))) return;
+    LIT(o, "{\"key\":\"");
+    CPY(o, k, kl);
+    LIT(o, STRING_VALUE);
+    o = vt_json_put_str(o, v, vlen);
+    LIT(o, "}}");
+    set(a->b, o);
+    return;
+  }
+  attr_comma(a);
   PUTL(a->b, "{\"key\":\"");
   vt_buf_put(a->b, k, kl);
-  if (plain && !(a->limit && vlen > a->limit)) {
-    PUTL(a->b, STRING_VALUE "\"");
-    vt_buf_put(a->b, v, vlen);
-    PUTL(a->b, "\"}}");
-  } else {
-    PUTL(a->b, STRING_VALUE);
-    vt_json_write_str(a->b, v, cut(v, vlen, a->limit));
-    PUTL(a->b, "}}");
-  }
+  PUTL(a->b, STRING_VALUE);
+  vt_json_write_str(a->b, v, vlen);
+  PUTL(a->b, "}}");
 }
 
 static void attr_str_n(attrs *a, const char *k, size_t kl, const char *v, size_t vlen) {
@@ -156,8 +232,38 @@ static void attr_str_n(attrs *a, const char *k, size_t kl, const char *v, size_t
 #define attr_plain(a, k, v, n) attr_string(a, k, sizeof k - 1, v, n, 1)
 #define attr_int(a, k, v) attr_int_n(a, k, sizeof k - 1, v)
 
+/* An attribute of an object's item (its key escaped). Strings and integers,
+ * what metadata mostly holds, at a cursor; other values through key_value. */
 static void attr_item(attrs *a, const char *k, size_t kl, const vt_value *v) {
-  if (!attr_begin(a)) return;
+  char *o;
+  const char *s;
+  size_t n;
+  if (!attr_ok(a)) return;
+  if (kl <= FAST_STR) switch (vt_value_type(v)) {
+      case VT_STR:
+        s = vt_value_str(v, &n);
+        n = cut(s, n, a->limit);
+        if (n > FAST_STR) break;
+        if (!(o = attr_open(a, VT_JSON_STR_MAX(kl) + VT_JSON_STR_MAX(n) + 48))) return;
+        LIT(o, "{\"key\":");
+        o = vt_json_put_str(o, k, kl);
+        LIT(o, ",\"value\":{\"stringValue\":");
+        o = vt_json_put_str(o, s, n);
+        LIT(o, "}}");
+        set(a->b, o);
+        return;
+      case VT_INT:
+        if (!(o = attr_open(a, VT_JSON_STR_MAX(kl) + 64))) return;
+        LIT(o, "{\"key\":");
+        o = vt_json_put_str(o, k, kl);
+        LIT(o, ",\"value\":{\"intValue\":\"");
+        o = i64_to(o, vt_value_int(v));
+        LIT(o, "\"}}");
+        set(a->b, o);
+        return;
+      default: break;
+    }
+  attr_comma(a);
   key_value(a->b, k, kl, v, a->limit);
 }
 
@@ -173,11 +279,21 @@ static void attr_object(attrs *a, const vt_value *obj) {
 }
 
 /* The metadata keys the writer looks at, found in one pass over the span's
- * metadata (a lookup each would scan it a dozen times per span). */
+ * metadata (a lookup each would scan it a dozen times per span). The pass
+ * also keeps the first KNOWN_ITEMS items and where it was after them: the
+ * metadata's attributes are written from those, not from a second pass. */
+#define KNOWN_ITEMS 16
 typedef struct known {
   const vt_value *status, *error, *error_type, *tool_name, *response_id, *finish_reasons,
       *input, *output, *cache_read, *cache_write;
   int genai; /* some key starts with gen_ai. */
+  size_t nitems;
+  vt_iter rest; /* the items after those in item (left 0: none) */
+  struct {
+    const char *k;
+    size_t kl;
+    const vt_value *v;
+  } item[KNOWN_ITEMS];
 } known;
 
 static int key_is(const char *k, size_t kl, const char *lit, size_t n) {
@@ -189,10 +305,16 @@ static void scan(const vt_value *m, known *kn) {
   const vt_value *v;
   const char *k;
   size_t kl;
-  memset(kn, 0, sizeof *kn);
+  memset(kn, 0, offsetof(known, item));
   if (!m || vt_value_type(m) != VT_OBJ) return;
   vt_value_iter(m, &it);
   while ((v = vt_iter_next(&it, &k, &kl)) != NULL) {
+    if (kn->nitems < KNOWN_ITEMS) {
+      kn->item[kn->nitems].k = k;
+      kn->item[kn->nitems].kl = kl;
+      kn->item[kn->nitems].v = v;
+      if (++kn->nitems == KNOWN_ITEMS) kn->rest = it;
+    }
     switch (kl) {
       case 5: if (key_is(k, kl, "error", 5)) kn->error = v; break;
       case 6: if (key_is(k, kl, "status", 6)) kn->status = v; break;
@@ -208,6 +330,20 @@ static void scan(const vt_value *m, known *kn) {
     }
     if (kl > 7 && memcmp(k, "gen_ai.", 7) == 0) kn->genai = 1;
   }
+}
+
+/* The span's metadata as attributes: the items scan kept, then the rest. A
+ * metadata that is not an object (scan kept nothing) is iterated as it is. */
+static void attr_metadata(attrs *a, const vt_value *m, known *kn) {
+  const vt_value *v;
+  const char *k;
+  size_t i, kl;
+  if (m && vt_value_type(m) != VT_OBJ) {
+    attr_object(a, m);
+    return;
+  }
+  for (i = 0; i < kn->nitems; i++) attr_item(a, kn->item[i].k, kn->item[i].kl, kn->item[i].v);
+  while ((v = vt_iter_next(&kn->rest, &k, &kl)) != NULL) attr_item(a, k, kl, v);
 }
 
 static const vt_value *meta(const vt_span_view *v, const char *k) {
@@ -382,74 +518,102 @@ static size_t links(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
   return dropped;
 }
 
-/* A timestamp (ns since 1970: 19 digits) as a decimal string. With a memo,
- * the digits above the last eight are those of the span before (spans come
- * close in time) and only the last eight are converted, straight into the
- * buffer when it has room. */
-static void put_ns(vt_buf *b, vt_otlp_memo *m, int64_t ns) {
-  uint64_t u = ns < 0 ? 0 : (uint64_t)ns, hi = u / 100000000;
-  uint32_t lo = (uint32_t)(u % 100000000);
-  char *o;
-  if (!m || !hi || b->cap - b->n < 40) {
-    vt_buf_putc(b, '"');
-    vt_buf_put_u64(b, u);
-    vt_buf_putc(b, '"');
-    return;
+/* A timestamp (ns since 1970: 19 digits) as a decimal string at o, which
+ * has room for NS_MAX bytes. With a memo, the digits above the last eight
+ * are those of the span before (spans come close in time) and only the last
+ * eight are converted. */
+#define NS_MAX 24
+static VT_NOINLINE char *ns_slow(char *o, vt_otlp_memo *m, uint64_t u) {
+  uint64_t hi = u / 100000000;
+  if (!m || !hi) {
+    o = u64_to(o, u);
+    *o++ = '"';
+    return o;
   }
-  if (hi != m->hi) {
-    vt_buf t;
-    vt_buf_init(&t);
-    t.p = m->hi_s;
-    t.cap = sizeof m->hi_s;
-    vt_buf_put_u64(&t, hi); /* at most 12 digits: it fits, never grows */
-    m->hi_n = t.n;
-    m->hi = hi;
-  }
-  o = b->p + b->n;
-  *o++ = '"';
+  m->hi_n = (size_t)(u64_to(m->hi_s, hi) - m->hi_s); /* at most 12 digits */
+  m->hi = hi;
   memcpy(o, m->hi_s, 16); /* a fixed size: the bytes past hi_n are written over */
   o += m->hi_n;
-  vt_put_digits8(o, lo);
+  vt_put_digits8(o, (uint32_t)(u % 100000000));
   o[8] = '"';
-  b->n = (size_t)(o + 9 - b->p);
+  return o + 9;
 }
 
-#define put_nanos(b, m, key, ns) (PUTL(b, key), put_ns(b, m, ns))
+/* The memo's case inline, with no call (it would cost the registers saved
+ * around it), the rest (a new memo, no memo) in ns_slow. */
+static inline char *ns_to(char *o, vt_otlp_memo *m, int64_t ns) {
+  uint64_t u = ns < 0 ? 0 : (uint64_t)ns, hi = u / 100000000;
+  *o++ = '"';
+  if (VT_UNLIKELY(!m || !hi || hi != m->hi)) return ns_slow(o, m, u);
+  memcpy(o, m->hi_s, 16); /* a fixed size: the bytes past hi_n are written over */
+  o += m->hi_n;
+  vt_put_digits8(o, (uint32_t)(u - hi * 100000000));
+  o[8] = '"';
+  return o + 9;
+}
+
+static void put_nanos(vt_buf *b, vt_otlp_memo *m, const char *key, size_t kl, int64_t ns) {
+  char *o = room(b, kl + NS_MAX);
+  if (!o) return;
+  CPY(o, key, kl);
+  set(b, ns_to(o, m, ns));
+}
+
+/* What a span takes before its attributes, but its name and traceState:
+ * {"traceId":"<32>","spanId":"<16>" 73, ,"parentSpanId":"<16>" 34,
+ * ,"name": 8, ,"kind":<1> 9, the two timestamps 21 and 19 and NS_MAX each,
+ * ,"attributes":[ 15. */
+#define HEAD_MAX 256
 
 void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
   attrs a;
   known kn;
   size_t i, nev, dropped_links = 0;
-  vt_buf_puts(b, "{\"traceId\":\"");
-  vt_buf_put(b, x->trace_hex, 32);
-  vt_buf_puts(b, "\",\"spanId\":\"");
-  vt_buf_put_hex64(b, vt_otel_span_id(x->salt, v->id));
-  vt_buf_putc(b, '"');
+  size_t name_room = v->name_len <= FAST_STR ? VT_JSON_STR_MAX(v->name_len) : 0;
+  const char *kind = vt_kind_name((int)v->kind);
+  char *o = room(b, HEAD_MAX + name_room);
+  if (!o) return;
+  LIT(o, "{\"traceId\":\"");
+  CPY(o, x->trace_hex, 32);
+  LIT(o, "\",\"spanId\":\"");
+  o = vt_hex64_to(o, vt_otel_span_id(x->salt, v->id));
+  *o++ = '"';
   if (x->tracestate && x->tracestate[0]) { /* every span of a joined trace carries its tracestate */
+    set(b, o);
     vt_buf_puts(b, ",\"traceState\":");
     vt_json_write_str(b, x->tracestate, strlen(x->tracestate));
+    if (!(o = room(b, HEAD_MAX + name_room))) return;
   }
   if (v->parent || x->remote_parent) { /* a root's parent: the remote span */
-    vt_buf_puts(b, ",\"parentSpanId\":\"");
-    vt_buf_put_hex64(b, v->parent ? vt_otel_span_id(x->salt, v->parent) : x->remote_parent);
-    vt_buf_putc(b, '"');
+    LIT(o, ",\"parentSpanId\":\"");
+    o = vt_hex64_to(o, v->parent ? vt_otel_span_id(x->salt, v->parent) : x->remote_parent);
+    *o++ = '"';
   }
-  vt_buf_puts(b, ",\"name\":");
-  vt_json_write_str(b, v->name, v->name_len);
-  vt_buf_puts(b, ",\"kind\":");
-  vt_buf_putc(b, (char)('0' + otel_kind(v->kind))); /* one digit, 1 to 5 */
-  put_nanos(b, x->memo, ",\"startTimeUnixNano\":", v->start_unix_ns);
-  put_nanos(b, x->memo, ",\"endTimeUnixNano\":", v->start_unix_ns + v->duration_ns);
-  vt_buf_puts(b, ",\"attributes\":[");
+  LIT(o, ",\"name\":");
+  if (name_room) {
+    o = vt_json_put_str(o, v->name, v->name_len);
+  } else { /* a long name: checked puts */
+    set(b, o);
+    vt_json_write_str(b, v->name, v->name_len);
+    if (!(o = room(b, HEAD_MAX))) return;
+  }
+  LIT(o, ",\"kind\":");
+  *o++ = (char)('0' + otel_kind(v->kind)); /* one digit, 1 to 5 */
+  LIT(o, ",\"startTimeUnixNano\":");
+  o = ns_to(o, x->memo, v->start_unix_ns);
+  LIT(o, ",\"endTimeUnixNano\":");
+  o = ns_to(o, x->memo, v->start_unix_ns + v->duration_ns);
+  LIT(o, ",\"attributes\":[");
+  set(b, o);
   memset(&a, 0, sizeof a);
   a.b = b;
   a.max = x->limits.attribute_count;
   a.limit = x->limits.attribute_value_length;
   scan(v->metadata, &kn);
-  attr_plain(&a, "vmtrace.kind", vt_kind_name((int)v->kind), strlen(vt_kind_name((int)v->kind)));
+  attr_plain(&a, "vmtrace.kind", kind, strlen(kind));
   genai(&a, v, &kn);
   error_type(&a, v, &kn);
-  attr_object(&a, v->metadata);
+  attr_metadata(&a, v->metadata, &kn);
   vt_buf_putc(b, ']');
   if (a.dropped) {
     vt_buf_puts(b, ",\"droppedAttributesCount\":");
@@ -463,7 +627,7 @@ void vt_otlp_write_span(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) 
       const vt_event *e = &v->events[i];
       attrs ea;
       if (i) vt_buf_putc(b, ',');
-      put_nanos(b, x->memo, "{\"timeUnixNano\":", e->time_unix_ns);
+      put_nanos(b, x->memo, "{\"timeUnixNano\":", 16, e->time_unix_ns);
       vt_buf_puts(b, ",\"name\":");
       vt_json_write_str(b, e->name, e->name_len);
       vt_buf_puts(b, ",\"attributes\":[");

@@ -55,13 +55,37 @@ extern const char vt_digits2[201];
 /* The eight decimal digits of v < 10^8, with leading zeros, at o (which has
  * room for them): for a writer that converts straight into its buffer. */
 static inline void vt_put_digits8(char *o, uint32_t v) {
-  int i;
-  for (i = 6; i >= 0; i -= 2, v /= 100) {
-    o[i] = vt_digits2[2 * (v % 100)];
-    o[i + 1] = vt_digits2[2 * (v % 100) + 1];
-  }
+  uint32_t hi = v / 10000, lo = v % 10000; /* four digits each: no loop */
+  memcpy(o, vt_digits2 + 2 * (hi / 100), 2);
+  memcpy(o + 2, vt_digits2 + 2 * (hi % 100), 2);
+  memcpy(o + 4, vt_digits2 + 2 * (lo / 100), 2);
+  memcpy(o + 6, vt_digits2 + 2 * (lo % 100), 2);
 }
 void vt_buf_put_i64(vt_buf *b, int64_t v);
+/* The eight hex digits of x as bytes 0 to 15, one a byte, the most
+ * significant first in memory (a word's bytes spread apart, then each
+ * turned into its digit with no table and no loop). */
+static inline uint64_t vt_hex8_word(uint32_t x) {
+  uint64_t y = x;
+  y = (y | y << 16) & 0x0000FFFF0000FFFFULL;
+  y = (y | y << 8) & 0x00FF00FF00FF00FFULL;
+  y = (y | y << 4) & 0x0F0F0F0F0F0F0F0FULL; /* byte k: nibble k (the lowest first) */
+  /* + '0', and + 'a' - '0' - 10 more on those >= 10 (no carry leaves a byte) */
+  y += 0x3030303030303030ULL + (((y + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL) * 39;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  y = __builtin_bswap64(y); /* the highest nibble first in memory */
+#elif !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__
+#error "vt_hex8_word needs the byte order"
+#endif
+  return y;
+}
+/* The 16 lowercase hex digits of v at o (room for them): the end. */
+static inline char *vt_hex64_to(char *o, uint64_t v) {
+  uint64_t hi = vt_hex8_word((uint32_t)(v >> 32)), lo = vt_hex8_word((uint32_t)v);
+  memcpy(o, &hi, 8);
+  memcpy(o + 8, &lo, 8);
+  return o + 16;
+}
 /* 16 lowercase hex digits. */
 void vt_buf_put_hex64(vt_buf *b, uint64_t v);
 /* A decimal with three decimals of ns / 1000 (microseconds from ns, or

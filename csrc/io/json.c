@@ -64,88 +64,131 @@ static const unsigned char plain_tab[256] = {
     0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
 };
 
-/* Are all eight bytes of w plain (as plain_tab says)? Each test is the
- * exact "some byte is zero / less than n" of the bit-twiddling folklore. */
-#define ONES 0x0101010101010101ULL
-#define HIGH 0x8080808080808080ULL
-static int has_byte(uint64_t w, unsigned char c) {
-  uint64_t x = w ^ (ONES * c);
-  return ((x - ONES) & ~x & HIGH) != 0;
-}
-
-static int plain8(uint64_t w, int html) {
-  if (((w - ONES * 0x20) | w) & HIGH) return 0; /* a byte under 0x20 or over 0x7f */
-  if (has_byte(w, '"') || has_byte(w, '\\')) return 0;
+/* Are all eight bytes of w plain (as plain_tab says)? vt_json_plain8 (json.h)
+ * for JSON, and for HTML not '<', '>' or '&' either. */
+#define ONES VT_ONES
+#define HIGH VT_HIGH
+#define has_byte vt_has_byte
+static inline __attribute__((always_inline)) int plain8(uint64_t w, int html) {
+  if (!vt_json_plain8(w)) return 0;
   return !html || !(has_byte(w, '<') || has_byte(w, '>') || has_byte(w, '&'));
 }
 
-/* The rest of the string from byte i on, its opening quote written: every
- * byte looked at, escapes and invalid UTF-8 handled. */
-static VT_NOINLINE void write_str_rest(vt_buf *b, const unsigned char *p, size_t len, size_t i,
-                                       int html) {
+/* Escapes p[*at..stop) at o, which has room for 6 * (stop - *at) + 18 bytes:
+ * no byte takes more than six (\u00XX), and a UTF-8 sequence begun before
+ * stop is read whole (up to three bytes past it, never past len). Returns
+ * the end of what it wrote, *at where it stopped. */
+static char *escape_to(char *o, const unsigned char *p, size_t len, size_t *at, size_t stop,
+                       int html) {
   unsigned char bit = html ? 2 : 1;
-  while (i < len) {
+  size_t i = *at;
+  while (i < stop) {
     unsigned char c;
     size_t n, bad, j = i;
-    while (j < len && (plain_tab[p[j]] & bit)) j++;
-    if (j > i) vt_buf_put(b, p + i, j - i);
-    if ((i = j) == len) break;
+    while (j < stop && (plain_tab[p[j]] & bit)) j++;
+    memcpy(o, p + i, j - i);
+    o += j - i;
+    if ((i = j) == stop) break;
     c = p[i];
     if (c < 0x80) {
-      char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+      *o++ = '\\';
       switch (c) {
-        case '"': vt_buf_put(b, "\\\"", 2); break;
-        case '\\': vt_buf_put(b, "\\\\", 2); break;
-        case '\b': vt_buf_put(b, "\\b", 2); break;
-        case '\f': vt_buf_put(b, "\\f", 2); break;
-        case '\n': vt_buf_put(b, "\\n", 2); break;
-        case '\r': vt_buf_put(b, "\\r", 2); break;
-        case '\t': vt_buf_put(b, "\\t", 2); break;
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
         default:
-          esc[4] = hexd[c >> 4];
-          esc[5] = hexd[c & 15];
-          vt_buf_put(b, esc, 6);
+          memcpy(o, "u00", 3);
+          o[3] = hexd[c >> 4];
+          o[4] = hexd[c & 15];
+          o += 5;
       }
       i++;
       continue;
     }
     n = vt_utf8_len(p + i, len - i, &bad);
     if (n == 3 && html && p[i] == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
-      vt_buf_put(b, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+      memcpy(o, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+      o += 6;
       i += 3;
     } else if (n) {
-      vt_buf_put(b, p + i, n);
+      memcpy(o, p + i, n);
+      o += n;
       i += n;
     } else {
-      vt_buf_put(b, "\xEF\xBF\xBD", 3);
+      memcpy(o, "\xEF\xBF\xBD", 3);
+      o += 3;
       i += bad;
     }
+  }
+  *at = i;
+  return o;
+}
+
+/* The rest of the string from byte i on, its opening quote written, in
+ * pieces of at most 4096 bytes (a long string takes a bounded window of the
+ * buffer, however long). */
+static VT_NOINLINE void write_str_rest(vt_buf *b, const unsigned char *p, size_t len, size_t i,
+                                       int html) {
+  while (i < len) {
+    size_t stop = len - i > 4096 ? i + 4096 : len;
+    char *o;
+    if (!vt_buf_grow(b, 6 * (stop - i) + 18)) return;
+    o = escape_to(b->p + b->n, p, len, &i, stop, html);
+    b->n = (size_t)(o - b->p);
   }
   vt_buf_putc(b, '"');
 }
 
-/* A JSON string. The common case (room in the buffer, nothing to escape) is
- * a copy while scanning, eight bytes at a time; the first byte that needs
- * more hands over to write_str_rest. */
-static void write_str(vt_buf *b, const char *s, size_t len, int html) {
-  const unsigned char *p = (const unsigned char *)s;
+/* Copies the plain bytes at the start of p to o (room for len bytes): how
+ * many. Eight bytes at a time, the last eight overlapping those before; a
+ * string under eight bytes is looked at in one word too (vt_short_word): most
+ * keys and values are that short. Byte by byte only from the word that is
+ * not all plain. */
+static inline __attribute__((always_inline)) size_t copy_plain(char *o, const unsigned char *p,
+                                                               size_t len, int html) {
   size_t i = 0;
+  uint64_t w;
+  if (len >= 8) {
+    for (; i + 8 <= len; i += 8) {
+      memcpy(&w, p + i, 8);
+      if (!plain8(w, html)) goto bytes;
+      memcpy(o + i, &w, 8);
+    }
+    if (i == len) return len;
+    memcpy(&w, p + len - 8, 8);
+    if (!plain8(w, html)) goto bytes;
+    memcpy(o + len - 8, &w, 8);
+    return len;
+  }
+  if (!len) return 0;
+  if (!plain8(vt_short_word(p, len), html)) goto bytes;
+  vt_short_copy(o, p, len);
+  return len;
+bytes:
+  while (i < len && (plain_tab[p[i]] & (html ? 2 : 1))) o[i] = (char)p[i], i++;
+  return i;
+}
+
+/* A JSON string. The common case (room in the buffer, nothing to escape) is
+ * a copy while scanning; the first byte that needs more hands over to
+ * write_str_rest. */
+static inline __attribute__((always_inline)) void write_str(vt_buf *b, const char *s, size_t len,
+                                                           int html) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i;
   char *o;
   if (VT_UNLIKELY(len + 2 >= b->cap - b->n)) {
     vt_buf_putc(b, '"');
     write_str_rest(b, p, len, 0, html);
     return;
   }
-  o = b->p + b->n + 1;
-  o[-1] = '"';
-  while (i + 8 <= len) {
-    uint64_t w;
-    memcpy(&w, p + i, 8);
-    if (!plain8(w, html)) break;
-    memcpy(o + i, &w, 8);
-    i += 8;
-  }
-  while (i < len && (plain_tab[p[i]] & (html ? 2 : 1))) o[i] = (char)p[i], i++;
+  o = b->p + b->n;
+  *o = '"';
+  i = copy_plain(o + 1, p, len, html);
   b->n += 1 + i;
   if (VT_LIKELY(i == len)) {
     b->p[b->n++] = '"';
@@ -154,8 +197,35 @@ static void write_str(vt_buf *b, const char *s, size_t len, int html) {
   write_str_rest(b, p, len, i, html);
 }
 
+/* vt_json_put_str after the opening quote: the string at o, then the
+ * closing quote. */
+static inline __attribute__((always_inline)) char *put_str_body(char *o, const unsigned char *p,
+                                                                size_t len) {
+  size_t i = copy_plain(o, p, len, 0);
+  if (VT_UNLIKELY(i < len)) {
+    o = escape_to(o + i, p, len, &i, len, 0);
+    *o++ = '"';
+    return o;
+  }
+  o[len] = '"';
+  return o + len + 1;
+}
+
+/* Strings of eight bytes or more, and those that need escaping: the
+ * inline vt_json_put_str (json.h) does the short plain ones. */
+char *vt_json_put_str_any(char *o, const char *s, size_t len) {
+  *o++ = '"';
+  return put_str_body(o, (const unsigned char *)s, len);
+}
+
 void vt_json_write_str(vt_buf *b, const char *s, size_t len) { write_str(b, s, len, 0); }
 void vt_json_write_str_html(vt_buf *b, const char *s, size_t len) { write_str(b, s, len, 1); }
+
+/* write_str is inlined for a constant html only (in the two above). */
+static void str_any(vt_buf *b, const char *s, size_t len, int html) {
+  if (html) vt_json_write_str_html(b, s, len);
+  else vt_json_write_str(b, s, len);
+}
 
 void vt_buf_put_text(vt_buf *b, const char *s, size_t len, int mode) {
   const unsigned char *p = (const unsigned char *)s;
@@ -244,7 +314,7 @@ static void write_value(vt_buf *b, const vt_value *v, int html) {
     case VT_NUM: vt_json_write_num(b, vt_value_num(v)); break;
     case VT_STR:
       s = vt_value_str(v, &n);
-      write_str(b, s, n, html);
+      str_any(b, s, n, html);
       break;
     case VT_ARR:
     case VT_OBJ:
@@ -254,7 +324,7 @@ static void write_value(vt_buf *b, const vt_value *v, int html) {
         if (!first) vt_buf_putc(b, ',');
         first = 0;
         if (it.object) {
-          write_str(b, k, kl, html);
+          str_any(b, k, kl, html);
           vt_buf_putc(b, ':');
         }
         write_value(b, item, html);

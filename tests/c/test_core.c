@@ -446,6 +446,116 @@ TEST(test_buf_writers) {
   }
 }
 
+/* A JSON string the plain way, a byte at a time (what the writers' word-
+ * at-a-time and room-once paths must give): escapes, U+FFFD for each
+ * maximal invalid UTF-8 subpart. */
+static void naive_str(vt_buf *b, const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0, n, bad;
+  vt_buf_putc(b, '"');
+  while (i < len) {
+    unsigned char c = p[i];
+    char esc[8];
+    if (c == '"' || c == '\\') {
+      esc[0] = '\\', esc[1] = (char)c;
+      vt_buf_put(b, esc, 2);
+    } else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+      esc[0] = '\\', esc[1] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+      vt_buf_put(b, esc, 2);
+    } else if (c < 0x20) {
+      snprintf(esc, sizeof esc, "\\u%04x", c);
+      vt_buf_put(b, esc, 6);
+    } else if (c < 0x80) {
+      vt_buf_putc(b, (char)c);
+    } else if ((n = vt_utf8_len(p + i, len - i, &bad)) != 0) {
+      vt_buf_put(b, p + i, n);
+      i += n;
+      continue;
+    } else {
+      vt_buf_put(b, "\xEF\xBF\xBD", 3);
+      i += bad;
+      continue;
+    }
+    i++;
+  }
+  vt_buf_putc(b, '"');
+}
+
+/* vt_json_put_str (short strings inline, a word at a time, the last word
+ * overlapping) and vt_json_write_str (room or none; long strings escaped in
+ * pieces of 4096 bytes) against naive_str: strings of every length to 40
+ * and around 4096 with something to escape at each position, written into
+ * exactly VT_JSON_STR_MAX bytes (a write past them is a heap overflow
+ * under ASan). */
+TEST(test_json_str_paths) {
+  static const char *const odd[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xff", "\xc3\xa9",
+                                    "\xe2\x82\xac", "\xe2\x82", "\xf0\x9f\x98\x80", "\xed\xa0\x80",
+                                    "<", "\0"};
+  static const size_t big[] = {4090, 4094, 4095, 4096, 4097, 4100, 8192, 8195};
+  size_t nl, oi, pos, fails = 0;
+  for (nl = 0; nl < 41 + sizeof big / sizeof *big; nl++) {
+    size_t len = nl < 41 ? nl : big[nl - 41];
+    for (oi = 0; oi <= sizeof odd / sizeof *odd; oi++) {
+      const char *e = oi < sizeof odd / sizeof *odd ? odd[oi] : "";
+      size_t el = oi < sizeof odd / sizeof *odd ? (oi == sizeof odd / sizeof *odd - 1 ? 1 : strlen(e)) : 0;
+      for (pos = len > 64 ? len - 8 : 0; pos <= len && fails < 5; pos++) {
+        size_t n = len + el, j;
+        char *s = malloc(n ? n : 1), *o, *end;
+        vt_buf want, roomy, tight;
+        for (j = 0; j < len; j++) s[j < pos ? j : j + el] = (char)('a' + j % 26);
+        memcpy(s + pos, e, el);
+        vt_buf_init(&want);
+        naive_str(&want, s, n);
+        o = malloc(VT_JSON_STR_MAX(n));
+        end = vt_json_put_str(o, s, n);
+        vt_buf_init(&roomy);
+        vt_buf_grow(&roomy, 6 * n + 64);
+        vt_json_write_str(&roomy, s, n);
+        vt_buf_init(&tight);
+        vt_json_write_str(&tight, s, n);
+        if ((size_t)(end - o) != want.n || memcmp(o, want.p, want.n) != 0 || roomy.n != want.n ||
+            memcmp(roomy.p, want.p, want.n) != 0 || tight.n != want.n ||
+            memcmp(tight.p, want.p, want.n) != 0) {
+          printf("# length %lu, odd %lu at %lu\n", (unsigned long)n, (unsigned long)oi,
+                 (unsigned long)pos);
+          CHECK_MEM(o, (size_t)(end - o), want.p, want.n);
+          CHECK_MEM(roomy.p, roomy.n, want.p, want.n);
+          CHECK_MEM(tight.p, tight.n, want.p, want.n);
+          fails++;
+        }
+        free(s);
+        free(o);
+        vt_buf_free(&want);
+        vt_buf_free(&roomy);
+        vt_buf_free(&tight);
+      }
+    }
+  }
+  CHECK(fails == 0);
+}
+
+/* vt_hex64_to and vt_put_digits8 (no loops: word tricks) as printf writes them. */
+TEST(test_hex_and_digits) {
+  uint64_t x = 88172645463325252ULL;
+  char got[24], want[24];
+  uint32_t d;
+  int i, fails = 0;
+  for (i = 0; i < 100000 && fails < 5; i++) {
+    uint64_t v = i < 64 ? (uint64_t)1 << i : i < 80 ? ~(uint64_t)0 >> (i - 64) : (x ^= x << 13, x ^= x >> 7, x ^= x << 17);
+    vt_hex64_to(got, v);
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)v);
+    if (memcmp(got, want, 16) != 0) fails++, CHECK_MEM(got, 16, want, 16);
+  }
+  for (d = 0; d < 100000000 && fails < 10; d += d < 100000 ? 1 : 997) {
+    vt_put_digits8(got, d);
+    snprintf(want, sizeof want, "%08u", (unsigned)d);
+    if (memcmp(got, want, 8) != 0) fails++, CHECK_MEM(got, 8, want, 8);
+  }
+  vt_put_digits8(got, 99999999);
+  CHECK_MEM(got, 8, "99999999", 8);
+  CHECK(fails == 0);
+}
+
 /* ---- status words ------------------------------------------------------------ */
 
 TEST(test_status_words) {
@@ -4662,6 +4772,8 @@ TEST(test_import_sparse_id_memory) {
 
 static const tap_test tests[] = {
     TAP_ENTRY(test_buf_writers),
+    TAP_ENTRY(test_json_str_paths),
+    TAP_ENTRY(test_hex_and_digits),
     TAP_ENTRY(test_status_words),
     TAP_ENTRY(test_kind_names),
     TAP_ENTRY(test_format_weight_sampler_names),
