@@ -119,29 +119,10 @@ static inline void set(vt_buf *b, char *o) { b->n = (size_t)(o - b->p); }
 #define LIT(o, lit) CPY(o, lit, sizeof lit - 1)
 #define FAST_STR 256
 
-/* v in decimal at o (room for 20 bytes). */
-static char *u64_to(char *o, uint64_t v) {
-  char tmp[24], *e = tmp + sizeof tmp, *p = e;
-  while (v >= 100) { /* two digits at a time */
-    unsigned d = (unsigned)(v % 100) * 2;
-    v /= 100;
-    *--p = vt_digits2[d + 1];
-    *--p = vt_digits2[d];
-  }
-  if (v >= 10) {
-    *--p = vt_digits2[v * 2 + 1];
-    *--p = vt_digits2[v * 2];
-  } else {
-    *--p = (char)('0' + v);
-  }
-  memcpy(o, p, (size_t)(e - p));
-  return o + (e - p);
-}
-
 static char *i64_to(char *o, int64_t v) {
-  if (v >= 0) return u64_to(o, (uint64_t)v);
+  if (v >= 0) return vt_u64_to(o, (uint64_t)v);
   *o++ = '-';
-  return u64_to(o, (uint64_t)0 - (uint64_t)v);
+  return vt_u64_to(o, (uint64_t)0 - (uint64_t)v);
 }
 
 /* An attribute list being written: a comma when due, the count limit. */
@@ -526,11 +507,11 @@ static size_t links(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
 static VT_NOINLINE char *ns_slow(char *o, vt_otlp_memo *m, uint64_t u) {
   uint64_t hi = u / 100000000;
   if (!m || !hi) {
-    o = u64_to(o, u);
+    o = vt_u64_to(o, u);
     *o++ = '"';
     return o;
   }
-  m->hi_n = (size_t)(u64_to(m->hi_s, hi) - m->hi_s); /* at most 12 digits */
+  m->hi_n = (size_t)(vt_u64_to(m->hi_s, hi) - m->hi_s); /* at most 12 digits */
   m->hi = hi;
   memcpy(o, m->hi_s, 16); /* a fixed size: the bytes past hi_n are written over */
   o += m->hi_n;

@@ -67,7 +67,7 @@ const char vt_digits2[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
-void vt_buf_put_u64(vt_buf *b, uint64_t v) {
+char *vt_u64_to(char *o, uint64_t v) {
   char tmp[24], *e = tmp + sizeof tmp, *p = e;
   while (v >= 100) { /* two digits at a time */
     unsigned d = (unsigned)(v % 100) * 2;
@@ -81,7 +81,13 @@ void vt_buf_put_u64(vt_buf *b, uint64_t v) {
   } else {
     *--p = (char)('0' + v);
   }
-  vt_buf_put(b, p, (size_t)(e - p));
+  memcpy(o, p, (size_t)(e - p));
+  return o + (e - p);
+}
+
+void vt_buf_put_u64(vt_buf *b, uint64_t v) {
+  char tmp[20];
+  vt_buf_put(b, tmp, (size_t)(vt_u64_to(tmp, v) - tmp));
 }
 
 void vt_buf_put_i64(vt_buf *b, int64_t v) {

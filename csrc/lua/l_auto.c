@@ -970,27 +970,13 @@ static VT_NOINLINE void auto_ret_other(lua_State *L, lua_Debug *ar, lauto *A, au
 }
 
 /* Every event but those auto_event takes itself (all returns of the thread
- * seen last): the call fast paths (a frame of excluded code or of a C
+ * seen last; a return here follows a switch of threads): the call fast paths (a frame of excluded code or of a C
  * function pushed, a traced call whose prototype is known), the rest out of
  * line. */
 static VT_NOINLINE void auto_event_rest(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
   lvt *S = A->S;
   if (ar->event == LUA_HOOKRET) {
-    size_t n = t->n;
-    auto_frame *fr = n ? &t->f[n - 1] : NULL;
-    if (VT_LIKELY(fr && fr->ci == ar->i_ci && !t->npatch)) {
-      if (VT_LIKELY(fr->state == FR_NONE)) {
-        t->n = n - 1; /* nothing recorded */
-        goto quiet;
-      }
-      if (fr->state == FR_OPEN && n > 1 && vt_collector_generation(S->c) == A->gen) {
-        vt_collector_finish(S->c, fr->id, NULL); /* a traced call returns */
-        t->traced--;
-        t->n = n - 1;
-        goto done;
-      }
-    }
-    auto_ret(L, ar, S, A, t);
+    auto_ret(L, ar, S, A, t); /* just after a switch of threads: the fast paths are auto_event's */
   } else if (ar->event == LUA_HOOKCALL) {
     if (VT_LIKELY(t->n) && t->f[t->n - 1].child_ci != ar->i_ci) { /* ask who the caller is */
       lua_Debug up;
