@@ -638,7 +638,8 @@ typedef struct vt_load_result {
  * rest. The input is read in a bounded window; a refused file leaves c as
  * it was. The trace is the file's (vt_collector_reset_trace): a file that names no
  * trace id gets a fresh one; an id that is no uuid keeps its text, its
- * OTLP/W3C bytes a hash of it; an id longer than 47 bytes is refused.
+ * OTLP/W3C bytes a hash of it; an id longer than 47 bytes, or not UTF-8, is
+ * refused.
  * VT_OK, VT_EINVAL, VT_EEXIST, VT_EIO (errno) or VT_ENOMEM with r->line and
  * r->error. */
 int vt_collector_load(vt_collector *c, FILE *f, vt_load_result *r);

@@ -263,7 +263,18 @@ static const char *get_str(const vt_value *o, const char *k, size_t *len) {
  * vt_collector_reset_trace derives them from the text (and an input naming
  * no trace gets a fresh one there). An id that does not fit trace_id[48] is
  * refused: cut, it could end inside a UTF-8 sequence, and it would no longer
- * be the id its links name. */
+ * be the id its links name. So is one that is not UTF-8: the exports write
+ * U+FFFD for each bad byte, so the id written would be another (and its three
+ * bytes a byte could make it too long to load again). */
+/* Is s valid UTF-8 throughout? */
+static int utf8_ok(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0, k, bad;
+  for (; i < n; i += k)
+    if ((k = vt_utf8_len(p + i, n - i, &bad)) == 0) return 0;
+  return 1;
+}
+
 static int take_trace(reader *rd, const vt_value *o, vt_id id, int header, size_t line) {
   size_t n, sl;
   const char *t = get_str(o, "trace_id", &n), *salt, *oid;
@@ -272,6 +283,7 @@ static int take_trace(reader *rd, const vt_value *o, vt_id id, int header, size_
   if (rd->have_trace || !t || !n) return VT_OK;
   if (n >= sizeof rd->info.trace_id) return BAD(rd, line, "trace id longer than 47 bytes");
   if (memchr(t, '\0', n)) return BAD(rd, line, "trace id holding a NUL byte");
+  if (!utf8_ok(t, n)) return BAD(rd, line, "trace id that is not UTF-8");
   if (!vt_trace_id_parse(t, n, rd->info.trace_bytes)) memset(rd->info.trace_bytes, 0, 16);
   memcpy(rd->info.trace_id, t, n);
   rd->info.trace_id[n] = '\0';

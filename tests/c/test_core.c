@@ -4578,6 +4578,34 @@ TEST(test_load_without_trace_id) {
       printf("#   too long %lu: line %lu: %s\n", (unsigned long)i, (unsigned long)r.line, r.error);
     CHECK(same_snap(snap(c), kept)); /* refused: the collector as it was */
   }
+  { /* an id that is not UTF-8 is refused too: the exports would write U+FFFD
+     * for its bad bytes, another id (three bytes each: the fuzzer's 40 bad
+     * bytes made a file that did not load again); valid UTF-8 goes round */
+    static const char *const bad_utf8[] = {
+        "[{\"trace_id\":\"trace_\xff\",\"span_id\":1,\"kind\":\"step\",\"name\":\"a\","
+        "\"start_unix_ns\":1,\"duration_ns\":1}]",
+        "{\"type\":\"trace\",\"trace_id\":\"t\xc3\"}\n",
+        "{\"type\":\"trace\",\"trace_id\":\"t\xed\xa0\x80\"}\n"}; /* a surrogate */
+    static const char ok_utf8[] =
+        "[{\"trace_id\":\"trace_\xc3\xa9t\xc3\xa9\",\"span_id\":1,\"kind\":\"step\",\"name\":\"a\","
+        "\"start_unix_ns\":1,\"duration_ns\":1}]";
+    char *json;
+    vt_collector *c2 = vt_collector_new();
+    REQUIRE(c2 != NULL);
+    for (i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+      int rc = vt_collector_load_text(c, bad_utf8[i], strlen(bad_utf8[i]), &r);
+      if (!CHECK_EQ_INT(rc, VT_EINVAL) || !CHECK(strstr(r.error, "trace id that is not UTF-8") != NULL))
+        printf("#   not UTF-8 %lu: %s\n", (unsigned long)i, r.error);
+      CHECK(same_snap(snap(c), kept));
+    }
+    CHECK_EQ_INT(vt_collector_load_text(c2, ok_utf8, strlen(ok_utf8), &r), VT_OK);
+    json = vt_collector_export_string(c2, VT_FORMAT_JSON, NULL, &n);
+    REQUIRE(json != NULL);
+    CHECK_EQ_INT(vt_collector_load_text(c2, json, n, &r), VT_OK);
+    CHECK_STR(vt_collector_trace_id(c2), "trace_\xc3\xa9t\xc3\xa9");
+    vt_free(json);
+    vt_collector_free(c2);
+  }
   vt_collector_free(c);
 }
 
