@@ -41,7 +41,7 @@ void vt_usage_read(const vt_value *m, vt_usage *u) {
 }
 
 int64_t vt_usage_tokens(const vt_usage *u) {
-  return u->input + u->output + u->cache_read + u->cache_write;
+  return vt_sat_add(vt_sat_add(vt_sat_add(u->input, u->output), u->cache_read), u->cache_write);
 }
 
 void vt_usage_write(const vt_usage *u, vt_vb *b) {
@@ -63,22 +63,24 @@ void vt_usage_write(const vt_usage *u, vt_vb *b) {
   }
 }
 
+/* The token totals stop at INT64_MAX ("at least that many"); one that got
+ * there stays there, as a count taken off it would no longer be exact. */
 static void add(vt_llm_totals *t, const vt_usage *u) {
   t->calls++;
-  t->input += u->input;
-  t->output += u->output;
-  t->cache_read += u->cache_read;
-  t->cache_write += u->cache_write;
+  t->input = vt_sat_add(t->input, u->input);
+  t->output = vt_sat_add(t->output, u->output);
+  t->cache_read = vt_sat_add(t->cache_read, u->cache_read);
+  t->cache_write = vt_sat_add(t->cache_write, u->cache_write);
   if (u->priced) t->cost_usd += u->cost_usd;
   else t->unpriced++;
 }
 
 static void sub(vt_llm_totals *t, const vt_usage *u) {
   t->calls--;
-  t->input -= u->input;
-  t->output -= u->output;
-  t->cache_read -= u->cache_read;
-  t->cache_write -= u->cache_write;
+  if (t->input != INT64_MAX) t->input -= u->input;
+  if (t->output != INT64_MAX) t->output -= u->output;
+  if (t->cache_read != INT64_MAX) t->cache_read -= u->cache_read;
+  if (t->cache_write != INT64_MAX) t->cache_write -= u->cache_write;
   if (u->priced) t->cost_usd -= u->cost_usd;
   else t->unpriced--;
 }

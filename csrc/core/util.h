@@ -21,6 +21,12 @@
 #define VT_NOINLINE
 #endif
 
+/* a + b for counts (b >= 0), held at INT64_MAX rather than past it: token
+ * counts come from metadata, any integer a script or a file gives. */
+static inline int64_t vt_sat_add(int64_t a, int64_t b) {
+  return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 /* The monotonic clock in ns, inlined on the hot paths (clock.c says how).
  * On x86-64 with an invariant TSC that the kernel itself uses as its clock
  * source, a reading is the TSC scaled to CLOCK_MONOTONIC: a sample of both

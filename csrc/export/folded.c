@@ -27,7 +27,9 @@ static int64_t weight_of(const vt_span_view *v, vt_weight w, int64_t child_ns) {
       return vt_usage_tokens(&u);
     case VT_WEIGHT_COST:
       vt_usage_read(v->metadata, &u);
-      return u.priced && u.cost_usd > 0 ? (int64_t)llround(u.cost_usd * 1e6) : 0;
+      if (!u.priced || !(u.cost_usd > 0)) return 0;
+      /* micro-dollars; a cost past what int64 holds stays at its maximum */
+      return u.cost_usd * 1e6 < 9.2e18 ? (int64_t)llround(u.cost_usd * 1e6) : INT64_MAX;
     default:
       self = v->duration_ns - child_ns;
       return self > 0 ? self / 1000 : 0;

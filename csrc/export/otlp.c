@@ -390,7 +390,8 @@ static void genai(attrs *a, const vt_span_view *v, const known *kn) {
       attr_item(a, "gen_ai.response.finish_reasons", 30, kn->finish_reasons);
     if (vt_value_is_int(kn->input, NULL) || vt_value_is_int(kn->cache_read, NULL) ||
         vt_value_is_int(kn->cache_write, NULL))
-      gen_int(a, kn, v, "gen_ai.usage.input_tokens", u.input + u.cache_read + u.cache_write);
+      gen_int(a, kn, v, "gen_ai.usage.input_tokens",
+              vt_sat_add(vt_sat_add(u.input, u.cache_read), u.cache_write));
     if (vt_value_is_int(kn->output, NULL))
       gen_int(a, kn, v, "gen_ai.usage.output_tokens", u.output);
     if (vt_value_is_int(kn->cache_read, NULL))

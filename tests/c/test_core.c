@@ -4050,6 +4050,60 @@ TEST(test_llm_totals) {
   vt_collector_free(c);
 }
 
+/* Token counts are any integers metadata holds: sums of them stop at
+ * INT64_MAX (the totals, a span's tokens, OTLP's input tokens) where they
+ * overflowed before (UBSan found it; a plain build showed negative totals). */
+TEST(test_token_sums_saturate) {
+  vt_collector *c = new_enabled();
+  vt_llm_totals t;
+  vt_usage u;
+  vt_span_view v;
+  vt_id id;
+  char *otlp;
+  size_t n;
+  REQUIRE(c != NULL);
+  llm_call(c, "big", INT64_MAX - 1, 5, -1);
+  llm_call(c, "big", INT64_MAX - 1, 5, -1);
+  vt_collector_llm_totals(c, &t);
+  CHECK(t.input == INT64_MAX);
+  CHECK_EQ_INT(t.output, 10);
+  CHECK(model_totals(c, "big").input == INT64_MAX);
+  /* a late change of a counted span: a total held at the maximum stays */
+  id = llm_call(c, "big", 7, 1, -1);
+  CHECK_EQ_INT(vt_collector_set_metadata(c, id, "input_tokens", 12, vi(8), VT_META_DONE), VT_OK);
+  vt_collector_llm_totals(c, &t);
+  CHECK(t.input == INT64_MAX);
+  CHECK_EQ_INT(t.output, 11);
+  /* one span's tokens */
+  REQUIRE(vt_collector_get(c, vt_collector_completed_id(c, 0), &v) == VT_OK);
+  CHECK_EQ_INT(vt_collector_set_metadata(c, v.id, "cache_read_tokens", 17, vi(INT64_MAX), VT_META_DONE),
+               VT_OK);
+  REQUIRE(vt_collector_get(c, v.id, &v) == VT_OK);
+  vt_usage_read(v.metadata, &u);
+  CHECK(vt_usage_tokens(&u) == INT64_MAX);
+  /* OTLP's input tokens: input + cache read + cache write */
+  otlp = vt_collector_export_string(c, VT_FORMAT_OTLP, NULL, &n);
+  REQUIRE(otlp != NULL);
+  if (!CHECK(strstr(otlp, "{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"intValue\":"
+                          "\"9223372036854775807\"}}") != NULL))
+    printf("#   %.300s\n", strstr(otlp, "gen_ai.usage.input_tokens") ? strstr(otlp, "gen_ai.usage.input_tokens") : otlp);
+  CHECK(strstr(otlp, "\"intValue\":\"-") == NULL);
+  vt_free(otlp);
+  /* the folded cost weight (micro-dollars) of a cost past int64 */
+  {
+    vt_export_opts o;
+    char *folded;
+    memset(&o, 0, sizeof o);
+    o.weight = VT_WEIGHT_COST;
+    llm_call(c, "dear", 1, 1, 1e300);
+    folded = vt_collector_export_string(c, VT_FORMAT_FOLDED, &o, &n);
+    REQUIRE(folded != NULL);
+    if (!CHECK(strstr(folded, "llm_call dear 9223372036854775807\n") != NULL)) printf("#   %s\n", folded);
+    vt_free(folded);
+  }
+  vt_collector_free(c);
+}
+
 /* The totals say what the finished llm_call spans say, however late their
  * usage came: a change of a finished one's metadata (VT_META_DONE,
  * IF_ABSENT, merge, a stream's meta line on load) takes its old usage out
@@ -4894,6 +4948,7 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_usage_read),
     TAP_ENTRY(test_llm_totals),
     TAP_ENTRY(test_llm_totals_follow_late_usage),
+    TAP_ENTRY(test_token_sums_saturate),
     TAP_ENTRY(test_profile_llm_is_totals),
     TAP_ENTRY(test_prices),
     TAP_ENTRY(test_response_read),
