@@ -66,12 +66,9 @@ static const unsigned char plain_tab[256] = {
 
 /* Are all eight bytes of w plain (as plain_tab says)? vt_json_plain8 (json.h)
  * for JSON, and for HTML not '<', '>' or '&' either. */
-#define ONES VT_ONES
-#define HIGH VT_HIGH
-#define has_byte vt_has_byte
 static inline __attribute__((always_inline)) int plain8(uint64_t w, int html) {
   if (!vt_json_plain8(w)) return 0;
-  return !html || !(has_byte(w, '<') || has_byte(w, '>') || has_byte(w, '&'));
+  return !html || !(vt_has_byte(w, '<') || vt_has_byte(w, '>') || vt_has_byte(w, '&'));
 }
 
 /* Escapes p[*at..stop) at o, which has room for 6 * (stop - *at) + 18 bytes:
