@@ -119,12 +119,6 @@ static inline void set(vt_buf *b, char *o) { b->n = (size_t)(o - b->p); }
 #define LIT(o, lit) CPY(o, lit, sizeof lit - 1)
 #define FAST_STR 256
 
-static char *i64_to(char *o, int64_t v) {
-  if (v >= 0) return vt_u64_to(o, (uint64_t)v);
-  *o++ = '-';
-  return vt_u64_to(o, (uint64_t)0 - (uint64_t)v);
-}
-
 /* An attribute list being written: a comma when due, the count limit. */
 typedef struct attrs {
   vt_buf *b;
@@ -159,7 +153,7 @@ static void attr_int_n(attrs *a, const char *k, size_t kl, int64_t v) {
   LIT(o, "{\"key\":\"");
   CPY(o, k, kl);
   LIT(o, "\",\"value\":{\"intValue\":\"");
-  o = i64_to(o, v);
+  o = vt_i64_to(o, v);
   LIT(o, "\"}}");
   set(a->b, o);
 }
@@ -238,7 +232,7 @@ static void attr_item(attrs *a, const char *k, size_t kl, const vt_value *v) {
         LIT(o, "{\"key\":");
         o = vt_json_put_str(o, k, kl);
         LIT(o, ",\"value\":{\"intValue\":\"");
-        o = i64_to(o, vt_value_int(v));
+        o = vt_i64_to(o, vt_value_int(v));
         LIT(o, "\"}}");
         set(a->b, o);
         return;
@@ -505,33 +499,35 @@ static size_t links(vt_buf *b, const vt_otlp_ctx *x, const vt_span_view *v) {
  * are those of the span before (spans come close in time) and only the last
  * eight are converted. */
 #define NS_MAX 24
-static VT_NOINLINE char *ns_slow(char *o, vt_otlp_memo *m, uint64_t u) {
-  uint64_t hi = u / 100000000;
-  if (!m || !hi) {
-    o = vt_u64_to(o, u);
-    *o++ = '"';
-    return o;
-  }
-  m->hi_n = (size_t)(vt_u64_to(m->hi_s, hi) - m->hi_s); /* at most 12 digits */
-  m->hi = hi;
-  memcpy(o, m->hi_s, 16); /* a fixed size: the bytes past hi_n are written over */
-  o += m->hi_n;
-  vt_put_digits8(o, (uint32_t)(u % 100000000));
-  o[8] = '"';
-  return o + 9;
-}
-
-/* The memo's case inline, with no call (it would cost the registers saved
- * around it), the rest (a new memo, no memo) in ns_slow. */
-static inline char *ns_to(char *o, vt_otlp_memo *m, int64_t ns) {
-  uint64_t u = ns < 0 ? 0 : (uint64_t)ns, hi = u / 100000000;
-  *o++ = '"';
-  if (VT_UNLIKELY(!m || !hi || hi != m->hi)) return ns_slow(o, m, u);
+/* The memo's digits, then the last eight of u (hi = u / 10^8), and the quote. */
+static inline char *ns_memo_to(char *o, const vt_otlp_memo *m, uint64_t u, uint64_t hi) {
   memcpy(o, m->hi_s, 16); /* a fixed size: the bytes past hi_n are written over */
   o += m->hi_n;
   vt_put_digits8(o, (uint32_t)(u - hi * 100000000));
   o[8] = '"';
   return o + 9;
+}
+
+/* A new memo, or none: out of line. */
+static VT_NOINLINE char *ns_slow(char *o, vt_otlp_memo *m, uint64_t u) {
+  uint64_t hi = u / 100000000;
+  if (!m || !hi) {
+    o = vt_u64_to(o, u);
+    *o = '"';
+    return o + 1;
+  }
+  m->hi_n = (size_t)(vt_u64_to(m->hi_s, hi) - m->hi_s); /* at most 12 digits */
+  m->hi = hi;
+  return ns_memo_to(o, m, u, hi);
+}
+
+/* The memo's case inline, with no call (it would cost the registers saved
+ * around it), the rest in ns_slow. */
+static inline char *ns_to(char *o, vt_otlp_memo *m, int64_t ns) {
+  uint64_t u = ns < 0 ? 0 : (uint64_t)ns, hi = u / 100000000;
+  *o++ = '"';
+  if (VT_UNLIKELY(!m || !hi || hi != m->hi)) return ns_slow(o, m, u);
+  return ns_memo_to(o, m, u, hi);
 }
 
 static void put_nanos(vt_buf *b, vt_otlp_memo *m, const char *key, size_t kl, int64_t ns) {

@@ -90,13 +90,15 @@ void vt_buf_put_u64(vt_buf *b, uint64_t v) {
   vt_buf_put(b, tmp, (size_t)(vt_u64_to(tmp, v) - tmp));
 }
 
+char *vt_i64_to(char *o, int64_t v) {
+  if (v >= 0) return vt_u64_to(o, (uint64_t)v);
+  *o++ = '-';
+  return vt_u64_to(o, (uint64_t)0 - (uint64_t)v);
+}
+
 void vt_buf_put_i64(vt_buf *b, int64_t v) {
-  if (v < 0) {
-    vt_buf_putc(b, '-');
-    vt_buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
-  } else {
-    vt_buf_put_u64(b, (uint64_t)v);
-  }
+  char tmp[20];
+  vt_buf_put(b, tmp, (size_t)(vt_i64_to(tmp, v) - tmp));
 }
 
 void vt_buf_put_hex64(vt_buf *b, uint64_t v) {

@@ -54,6 +54,7 @@ void vt_buf_put_u64(vt_buf *b, uint64_t v);
 extern const char vt_digits2[201];
 /* v in decimal at o, which has room for 20 bytes: the end of what it wrote. */
 char *vt_u64_to(char *o, uint64_t v);
+char *vt_i64_to(char *o, int64_t v);
 /* The eight decimal digits of v < 10^8, with leading zeros, at o (which has
  * room for them): for a writer that converts straight into its buffer. */
 static inline void vt_put_digits8(char *o, uint32_t v) {
