@@ -970,9 +970,9 @@ static VT_NOINLINE void auto_ret_other(lua_State *L, lua_Debug *ar, lauto *A, au
 }
 
 /* Every event but those auto_event takes itself (all returns of the thread
- * seen last; a return here follows a switch of threads): the call fast paths (a frame of excluded code or of a C
- * function pushed, a traced call whose prototype is known), the rest out of
- * line. */
+ * seen last; a return here follows a switch of threads): the call fast
+ * paths (a frame of excluded code or of a C function pushed, a traced call
+ * whose prototype is known), the rest out of line. */
 static VT_NOINLINE void auto_event_rest(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
   lvt *S = A->S;
   if (ar->event == LUA_HOOKRET) {
