@@ -35,6 +35,7 @@
 #endif
 
 int64_t vt_clock_mono_ns(void) { return vt_mono_ns(); }
+int64_t vt_clock_mono_ns_quick(void) { return vt_mono_ns_quick(); }
 
 vt_tsc_clock vt_tsc_g = {0, 1, 0, 0, 0, 0};
 

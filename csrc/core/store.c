@@ -255,6 +255,7 @@ void vt_trace_decide(vt_collector *c) {
 
 static void stamp(vt_collector *c) {
   c->epoch_ns = vt_clock_mono_ns();
+  c->last_ns = 0;
   c->wall_epoch_ns = vt_clock_wall_ns();
   vt_trace_id_new(c->trace_bytes, c->trace_id, &c->span_salt);
   c->remote_parent = 0;
@@ -838,6 +839,23 @@ static vt_id start_fail(vt_collector *c, vt_id id, vt_slot *s) {
   return drop(c);
 }
 
+/* The clock for a span's start or end, from the epoch. A quick reading
+ * (VT_START_QUICK, vt_collector_finish_quick) may be taken before the
+ * instructions ahead of it have run, so it is kept from going below the last
+ * reading; an ordered one (rdtscp) waits for those, so it is never below.
+ * The spans of a collector stay in order whichever way they were read. */
+static VT_INLINE int64_t span_now(vt_collector *c, unsigned quick) {
+  int64_t t;
+  if (quick) {
+    t = vt_mono_ns_quick() - c->epoch_ns;
+    if (VT_UNLIKELY(t < c->last_ns)) t = c->last_ns;
+  } else {
+    t = vt_mono_ns() - c->epoch_ns;
+  }
+  c->last_ns = t;
+  return t;
+}
+
 /* Any start: vt_collector_start_interned's fast path leaves the rest here. */
 static VT_NOINLINE vt_id start_any(vt_collector *c, vt_stack *st, vt_kind kind, uint32_t name,
                                    const vt_start_args *a) {
@@ -876,7 +894,7 @@ static VT_NOINLINE vt_id start_any(vt_collector *c, vt_stack *st, vt_kind kind, 
       s->flags = VT_F_MOCK | VT_F_WALL;
     }
   }
-  s->start_ns = vt_mono_ns() - c->epoch_ns;
+  s->start_ns = span_now(c, a->flags & VT_START_QUICK);
   if (VT_UNLIKELY(a->flags & VT_START_AT) && a->start_mono_ns - c->epoch_ns < s->start_ns)
     s->start_ns = a->start_mono_ns > c->epoch_ns ? a->start_mono_ns - c->epoch_ns : 0;
   if (VT_UNLIKELY(a->flags & (VT_START_DETACHED | VT_START_PARENT)))
@@ -930,12 +948,14 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
   vt_id id = c->next_id;
   size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
   uint32_t sm = 0; /* shared metadata: its name index + 1 */
+  unsigned quick = 0;
   vt_chunk *ch;
   vt_slot *s;
   if (a) {
-    if (VT_UNLIKELY((a->flags & ~VT_START_SHARED) || a->nlinks || a->metadata))
+    if (VT_UNLIKELY((a->flags & ~(VT_START_SHARED | VT_START_QUICK)) || a->nlinks || a->metadata))
       return start_any(c, st, kind, name, a);
-    if (a->flags) {
+    quick = a->flags & VT_START_QUICK;
+    if (a->flags & VT_START_SHARED) {
       sm = a->shared_meta + 1;
       if (VT_UNLIKELY(a->shared_meta >= c->names.n || !c->names.v[a->shared_meta].s))
         return start_any(c, st, kind, name, a);
@@ -948,7 +968,7 @@ vt_id vt_collector_start_interned(vt_collector *c, vt_stack *st, vt_kind kind, u
                   c->capdone <= c->ndone + c->nopen + 1))
     return start_any(c, st, kind, name, a);
   s = &ch->s[(id - 1) & (VT_CHUNK_SIZE - 1)];
-  s->start_ns = vt_mono_ns() - c->epoch_ns;
+  s->start_ns = span_now(c, quick);
   s->u.stack = st;
   s->parent = st->n ? st->ids[st->n - 1] : st->base < id ? st->base /* never a later span */ : 0;
   s->name = name;
@@ -1001,8 +1021,11 @@ int vt_collector_elapsed(const vt_collector *c, vt_id id, int64_t *ns) {
 
 /* Finish open span s: any span (vt_collector_finish's fast path leaves the
  * rest here). */
-static VT_NOINLINE int finish_any(vt_collector *c, vt_id id, vt_slot *s, int64_t *duration_ns) {
-  int64_t dur = elapsed(c, s);
+static VT_NOINLINE int finish_any(vt_collector *c, vt_id id, vt_slot *s, int64_t *duration_ns,
+                                  unsigned quick) {
+  int64_t dur;
+  if (VT_UNLIKELY(s->flags & VT_F_MOCK) && c->nmocks) dur = elapsed(c, s);
+  else dur = span_now(c, quick) - s->start_ns;
   if (s->u.stack) {
     vt_stack *st = s->u.stack;
     if (VT_LIKELY(st->n && st->ids[st->n - 1] == id)) st->n--;
@@ -1022,7 +1045,7 @@ static VT_NOINLINE int finish_any(vt_collector *c, vt_id id, vt_slot *s, int64_t
 
 /* The common finish: the top of its stack, no mock clock, no llm_call, no
  * subscribers, no bound; anything else goes to finish_any. */
-int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
+static inline int finish(vt_collector *c, vt_id id, int64_t *duration_ns, unsigned quick) {
   size_t k = (size_t)((id - 1) >> VT_CHUNK_BITS) - c->chunk_base;
   vt_stack *st;
   vt_slot *s;
@@ -1033,8 +1056,8 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   st = s->u.stack;
   if (VT_UNLIKELY((s->flags & VT_F_MOCK) || s->kind == VT_LLM_CALL || c->nsubs || c->max_spans ||
                   !st || !st->n || st->ids[st->n - 1] != id))
-    return finish_any(c, id, s, duration_ns);
-  dur = vt_mono_ns() - c->epoch_ns - s->start_ns;
+    return finish_any(c, id, s, duration_ns, quick);
+  dur = span_now(c, quick) - s->start_ns;
   st->n--;
   s->u.dur_ns = dur;
   s->state = VT_DONE;
@@ -1042,6 +1065,14 @@ int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
   c->done[c->ndone++] = id;
   if (duration_ns) *duration_ns = dur;
   return VT_OK;
+}
+
+int vt_collector_finish(vt_collector *c, vt_id id, int64_t *duration_ns) {
+  return finish(c, id, duration_ns, 0);
+}
+
+int vt_collector_finish_quick(vt_collector *c, vt_id id, int64_t *duration_ns) {
+  return finish(c, id, duration_ns, 1);
 }
 
 int vt_collector_record_event(vt_collector *c, vt_id id, const char *name, size_t name_len,

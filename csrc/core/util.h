@@ -15,10 +15,12 @@
 #define VT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define VT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define VT_NOINLINE __attribute__((noinline))
+#define VT_INLINE inline __attribute__((always_inline))
 #else
 #define VT_LIKELY(x) (x)
 #define VT_UNLIKELY(x) (x)
 #define VT_NOINLINE
+#define VT_INLINE inline
 #endif
 
 /* a + b for counts (b >= 0), held at INT64_MAX rather than past it: token
@@ -75,10 +77,18 @@ static inline uint64_t vt_rdtsc(void) {
   return (uint64_t)hi << 32 | lo;
 }
 
-/* A reading from the anchor: 1 with it in *out when the anchor is whole and
- * covers this tick (its limit keeps the product in 64 bits). */
-static inline int vt_tsc_fast(int64_t *out) {
-  uint64_t t = vt_rdtsc(), base, mult, limit;
+/* rdtsc: the quick reading (vt_mono_ns_quick), about 12 ns less here. The
+ * processor may take it before the instructions ahead of it have run. */
+static inline uint64_t vt_rdtsc_quick(void) {
+  unsigned lo, hi;
+  __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+  return (uint64_t)hi << 32 | lo;
+}
+
+/* Tick t read from the anchor: 1 with it in *out when the anchor is whole
+ * and covers t (its limit keeps the product in 64 bits). */
+static inline int vt_tsc_at(uint64_t t, int64_t *out) {
+  uint64_t base, mult, limit;
   int64_t ns;
   unsigned seq = __atomic_load_n(&vt_tsc_g.seq, __ATOMIC_ACQUIRE);
   base = __atomic_load_n(&vt_tsc_g.tsc, __ATOMIC_RELAXED);
@@ -93,10 +103,24 @@ static inline int vt_tsc_fast(int64_t *out) {
   return 1;
 }
 
+/* A reading from the anchor, as vt_tsc_at. */
+static inline int vt_tsc_fast(int64_t *out) { return vt_tsc_at(vt_rdtsc(), out); }
+
 static inline int64_t vt_mono_ns(void) {
   int64_t r;
   if (VT_UNLIKELY(!__atomic_load_n(&vt_tsc_g.on, __ATOMIC_RELAXED))) return vt_mono_gettime();
   if (VT_LIKELY(vt_tsc_fast(&r))) return r;
+  return vt_mono_slow();
+}
+
+/* The quick reading: the same clock, read with rdtsc. Within one thread it
+ * follows the readings before it (the store clamps it to its collector's
+ * last one besides); but it may precede a reading of another thread that
+ * this thread has seen, by what the processor had in flight. */
+static inline int64_t vt_mono_ns_quick(void) {
+  int64_t r;
+  if (VT_UNLIKELY(!__atomic_load_n(&vt_tsc_g.on, __ATOMIC_RELAXED))) return vt_mono_gettime();
+  if (VT_LIKELY(vt_tsc_at(vt_rdtsc_quick(), &r))) return r;
   return vt_mono_slow();
 }
 
@@ -111,6 +135,7 @@ int64_t vt_tsc_given(const vt_tsc_clock *k, uint64_t tsc);
 int64_t vt_tsc_renew(vt_tsc_clock *k, vt_tsc_cal *cal, uint64_t tsc, int64_t now, uint64_t cover);
 #else
 static inline int64_t vt_mono_ns(void) { return vt_mono_gettime(); }
+static inline int64_t vt_mono_ns_quick(void) { return vt_mono_gettime(); }
 #endif
 
 /* Make room for `need` elements of `size` bytes in the array *p of *cap

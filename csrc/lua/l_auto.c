@@ -372,7 +372,7 @@ static void auto_fn_init(auto_fn *f) {
 static void auto_fn_ready(auto_fn *f) {
   if (f->name < 0 || f->meta < 0) return;
   memset(&f->args, 0, sizeof f->args);
-  f->args.flags = VT_START_SHARED;
+  f->args.flags = VT_START_SHARED | VT_START_QUICK;
   f->args.shared_meta = (uint32_t)f->meta;
   f->ready = 1;
 }
@@ -644,7 +644,7 @@ static vt_id auto_end(lua_State *L, lvt *S, lauto *A, auto_thread *t, int failed
   if (fr->state == FR_OPEN) {
     id = fr->id;
     if (failed) auto_mark(L, S, id, err_idx, msg);
-    vt_collector_finish(S->c, id, NULL);
+    vt_collector_finish_quick(S->c, id, NULL);
   }
   if (fr->fn) t->traced--;
   if (fr->ci == t->catch_ci) t->npatch = 0;
@@ -796,7 +796,7 @@ static void auto_push(lvt *S, lauto *A, auto_thread *t, const void *ci, auto_fn 
   }
   if (nm >= 0) {
     vt_start_args a;
-    auto_args(S, fn, tail, 0, &a);
+    auto_args(S, fn, tail, VT_START_QUICK, &a);
     fr->id = vt_collector_start_interned(S->c, t->st, VT_FN_CALL, (uint32_t)nm, &a);
   }
   fr->state = fr->id ? FR_OPEN : FR_LOST;
@@ -951,7 +951,7 @@ static void auto_chain(lua_State *L, lua_Debug *ar, auto_thread *t) {
 static VT_NOINLINE void auto_ret_open(lua_State *L, lua_Debug *ar, lauto *A, auto_thread *t) {
   lvt *S = A->S;
   if (VT_LIKELY(*A->genp == A->gen)) {
-    vt_collector_finish(S->c, t->f[t->n - 1].id, NULL);
+    vt_collector_finish_quick(S->c, t->f[t->n - 1].id, NULL);
     t->traced--;
     t->n--;
   } else {
@@ -1067,7 +1067,7 @@ static inline void auto_event(lua_State *L, lua_Debug *ar, lauto *A) {
           vt_id id = fr->id;
           t->traced--;
           t->n = n - 1;
-          vt_collector_finish(S->c, id, NULL);
+          vt_collector_finish_quick(S->c, id, NULL);
           return;
         }
         auto_ret_open(L, ar, A, t);

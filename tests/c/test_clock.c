@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "core/util.h"
 #include "tap.h"
 
@@ -205,11 +206,13 @@ typedef struct reader {
   int64_t worst;
 } reader;
 
+static int64_t (*read_clock_fn)(void) = vt_clock_mono_ns;
+
 static void *read_clock(void *arg) {
   reader *r = arg;
   int64_t last = 0, end = vt_mono_gettime() + 300000000;
   for (;;) {
-    int64_t before = vt_mono_gettime(), t = vt_clock_mono_ns(), after = vt_mono_gettime(), off = 0;
+    int64_t before = vt_mono_gettime(), t = read_clock_fn(), after = vt_mono_gettime(), off = 0;
     if (t < last) r->backwards++;
     last = t;
     if (t < before) off = before - t;
@@ -237,6 +240,93 @@ TEST(test_clock_from_threads) {
   }
   CHECK(strcmp(src, "tsc") == 0 || strcmp(src, "monotonic") == 0);
   printf("# source %s; worst offset from CLOCK_MONOTONIC %lld ns\n", src, (long long)rd[0].worst);
+}
+
+/* The quick reading (rdtsc) is the same clock: from four threads, never
+ * backwards in a thread, within 1 ms of CLOCK_MONOTONIC; and back to back,
+ * with nothing between two readings, never backwards either. */
+TEST(test_clock_quick_from_threads) {
+  pthread_t th[4];
+  reader rd[4];
+  int64_t last, t;
+  long i, back = 0;
+  memset(rd, 0, sizeof rd);
+  read_clock_fn = vt_clock_mono_ns_quick;
+  for (i = 0; i < 4; i++) REQUIRE(pthread_create(&th[i], NULL, read_clock, &rd[i]) == 0);
+  for (i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  read_clock_fn = vt_clock_mono_ns;
+  for (i = 0; i < 4; i++) {
+    CHECK_EQ_INT(rd[i].backwards, 0);
+    CHECK_EQ_INT(rd[i].far, 0);
+  }
+  last = vt_clock_mono_ns_quick();
+  for (i = 0; i < 2000000; i++) {
+    t = vt_clock_mono_ns_quick();
+    if (t < last) back++;
+    last = t;
+  }
+  CHECK_EQ_INT(back, 0);
+  printf("# worst offset of the quick reading from CLOCK_MONOTONIC %lld ns\n", (long long)rd[0].worst);
+}
+
+/* Spans read with the quick clock (VT_START_QUICK, vt_collector_finish_quick,
+ * as vmtrace.auto's): on the fast paths and the general ones, and never
+ * below the collector's last reading, quick or ordered, so its spans stay
+ * in order (here that mark is moved 5 s ahead to see the clamp). */
+TEST(test_quick_spans_keep_order) {
+  vt_collector *c = vt_collector_new();
+  vt_start_args a;
+  vt_span_view v;
+  vt_link ln;
+  vt_id outer, inner, linked, plain;
+  int64_t dur = -1, mark, outer_start;
+  REQUIRE(c != NULL);
+  vt_collector_set_enabled(c, 1);
+  memset(&a, 0, sizeof a);
+  a.flags = VT_START_QUICK;
+  outer = vt_collector_start(c, NULL, VT_FN_CALL, "outer", 5, &a);
+  REQUIRE(outer != 0);
+  REQUIRE(vt_collector_get(c, outer, &v) == VT_OK);
+  CHECK(v.start_ns >= 0 && v.start_ns == c->last_ns);
+  outer_start = v.start_ns;
+  mark = c->last_ns = v.start_ns + 5000 * 1000000LL;
+  inner = vt_collector_start(c, NULL, VT_FN_CALL, "inner", 5, &a); /* the fast path */
+  REQUIRE(vt_collector_get(c, inner, &v) == VT_OK);
+  CHECK_EQ_INT(v.start_ns, mark);
+  memset(&ln, 0, sizeof ln); /* a link: the general path */
+  ln.trace_id = "0af7651916cd43dd8448eb211c80319c";
+  ln.trace_id_len = 32;
+  ln.span_id = "b7ad6b7169203331";
+  ln.span_id_len = 16;
+  a.links = &ln;
+  a.nlinks = 1;
+  linked = vt_collector_start(c, NULL, VT_FN_CALL, "linked", 6, &a);
+  REQUIRE(linked != 0);
+  REQUIRE(vt_collector_get(c, linked, &v) == VT_OK);
+  CHECK_EQ_INT(v.start_ns, mark);
+  plain = vt_collector_start(c, NULL, VT_FN_CALL, "plain", 5, NULL);
+  REQUIRE(vt_collector_get(c, plain, &v) == VT_OK);
+  CHECK(v.start_ns < mark); /* an ordered reading is the clock's (never below a quick one) */
+  CHECK_EQ_INT(c->last_ns, v.start_ns); /* ... and the new mark */
+  c->last_ns = mark;
+  CHECK_EQ_INT(vt_collector_finish_quick(c, plain, &dur), VT_OK); /* the fast finish */
+  CHECK_EQ_INT(dur, mark - v.start_ns);
+  CHECK_EQ_INT(vt_collector_finish_quick(c, inner, &dur), VT_OK); /* not its stack's top: finish_any */
+  CHECK_EQ_INT(dur, 0);
+  CHECK_EQ_INT(vt_collector_finish_quick(c, linked, &dur), VT_OK);
+  CHECK_EQ_INT(dur, 0);
+  CHECK_EQ_INT(vt_collector_finish_quick(c, outer, &dur), VT_OK);
+  CHECK_EQ_INT(dur, mark - outer_start);
+  CHECK_EQ_INT(vt_collector_finish_quick(c, outer, &dur), VT_ENOTFOUND); /* done already */
+  CHECK_EQ_INT(vt_collector_finish_quick(c, 0, &dur), VT_ENOTFOUND);
+  CHECK_EQ_INT(vt_collector_finish_quick(c, 999, NULL), VT_ENOTFOUND);
+  vt_collector_reset(c); /* a new epoch: the mark starts again */
+  CHECK_EQ_INT(c->last_ns, 0);
+  a.nlinks = 0;
+  outer = vt_collector_start(c, NULL, VT_FN_CALL, "after", 5, &a);
+  REQUIRE(vt_collector_get(c, outer, &v) == VT_OK);
+  CHECK(v.start_ns < 1000 * 1000000LL);
+  vt_collector_free(c);
 }
 
 /* Causality across threads: a reading taken after a thread has seen
@@ -336,6 +426,8 @@ static const tap_test tests[] = {
     TAP_ENTRY(test_tsc_idle_gaps),
 #endif
     TAP_ENTRY(test_clock_from_threads),
+    TAP_ENTRY(test_clock_quick_from_threads),
+    TAP_ENTRY(test_quick_spans_keep_order),
     TAP_ENTRY(test_clock_causal_across_threads),
 #if defined(VT_HAVE_TSC)
     TAP_ENTRY(test_clock_fork_during_renewal),
