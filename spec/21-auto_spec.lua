@@ -87,6 +87,46 @@ describe("vmtrace.auto", function()
       assert.equal(0, vmtrace.stats().open)
     end)
 
+    it("keeps times in order to the ns: each span within its parent's, siblings one after another", function()
+      -- the hook reads the clock the quick way (rdtsc), spans made by hand
+      -- the ordered way (rdtscp): both stay in order (README "Clock")
+      local function fib(n)
+        if n < 2 then
+          vmtrace.finish(vmtrace.start("tool_call", "leaf"))
+          return n
+        end
+        return fib(n - 1) + fib(n - 2)
+      end
+      vmtrace.auto { calls = true }
+      for _ = 1, 3 do fib(12) end
+      vmtrace.auto(false)
+      local doc = assert(vmtrace.json_decode(vmtrace.export("otlp")))
+      local spans = doc.resourceSpans[1].scopeSpans[1].spans
+      assert.equal(3 * (465 + 233), #spans) -- fib(12): 465 calls, 233 leaves
+      local by, last_child = {}, {}
+      for _, s in ipairs(spans) do
+        s.t0, s.t1 = math.tointeger(s.startTimeUnixNano), math.tointeger(s.endTimeUnixNano)
+        assert.is_true(s.t0 <= s.t1)
+        by[s.spanId] = s
+      end
+      local checked = 0
+      for _, s in ipairs(spans) do
+        local p = s.parentSpanId and by[s.parentSpanId]
+        if p then
+          assert.is_true(p.t0 <= s.t0 and s.t1 <= p.t1, "a span outside its parent's time")
+          checked = checked + 1
+        end
+      end
+      assert.equal(#spans - 3, checked)
+      table.sort(spans, function(a, b) return a.t0 < b.t0 or (a.t0 == b.t0 and a.t1 < b.t1) end)
+      for _, s in ipairs(spans) do -- in start order, a sibling starts after the one before ends
+        local key = s.parentSpanId or ""
+        local prev = last_child[key]
+        if prev then assert.is_true(prev.t1 <= s.t0, "siblings overlap") end
+        last_child[key] = s
+      end
+    end)
+
     it("gives every span source = \"path:LINE\" of the function's definition", function()
       local function leaf() return 1 end
       vmtrace.auto { calls = true }

@@ -25,7 +25,10 @@
  * address can never give another chunk's answer. A function of excluded
  * code costs one lua_getinfo, a cache probe and a push and pop of its frame.
  * The metadata {source = "path:LINE"} is interned once per prototype as
- * shared metadata (VT_START_SHARED): no bytes per span.
+ * shared metadata (VT_START_SHARED): no bytes per span. A call span's start
+ * and end read the clock the quick way (VT_START_QUICK and
+ * vt_collector_finish_quick: rdtsc, README "Clock"); min_ms's call times
+ * and every other span's readings are ordered.
  *
  * With min_ms, a traced call's span is not started at the call: the frame
  * keeps the call time, and the span is made (started at that time) only
