@@ -515,7 +515,7 @@ void vt_response_metadata(const vt_response *r, vt_vb *b);
 int64_t vt_clock_mono_ns(void); /* CLOCK_MONOTONIC (read through the TSC where safe: README "Clock") */
 const char *vt_clock_source(void); /* "tsc" or "monotonic": what vt_clock_mono_ns reads */
 /* The same clock, read without waiting for the instructions before the
- * reading (rdtsc, not rdtscp; about 12 ns less on this project's machines).
+ * reading (rdtsc, not rdtscp; about 10 ns less on this project's machines).
  * Readings of one thread stay in order, and a collector never gives a span a
  * start or end below its last one; but a quick reading may precede one that
  * another thread took and this thread has seen, by what the processor had

@@ -77,7 +77,7 @@ static inline uint64_t vt_rdtsc(void) {
   return (uint64_t)hi << 32 | lo;
 }
 
-/* rdtsc: the quick reading (vt_mono_ns_quick), about 12 ns less here. The
+/* rdtsc: the quick reading (vt_mono_ns_quick), about 10 ns less here. The
  * processor may take it before the instructions ahead of it have run. */
 static inline uint64_t vt_rdtsc_quick(void) {
   unsigned lo, hi;
