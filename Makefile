@@ -171,8 +171,11 @@ test: deps
 
 # The whole suite again: built with ASan+UBSan, under valgrind memcheck, and
 # under an aggressive garbage collector. .ci/run runs all three after test.
+# (the specs take build/libvmtrace.a and build/fork_host from the plain build
+# in every mode: the README's C blocks are compiled as a user would)
 asan: deps
 	@$(MAKE) --no-print-directory -j4 B=build/asan CFLAGS="$(SAN_FLAGS)" check-tests npm-packages
+	@$(MAKE) --no-print-directory -j4 $(LIB) $(B)/fork_host
 	@tools/runtests.sh asan
 
 valgrind: deps

@@ -515,11 +515,13 @@ void vt_response_metadata(const vt_response *r, vt_vb *b);
 int64_t vt_clock_mono_ns(void); /* CLOCK_MONOTONIC (read through the TSC where safe: README "Clock") */
 const char *vt_clock_source(void); /* "tsc" or "monotonic": what vt_clock_mono_ns reads */
 /* The same clock, read without waiting for the instructions before the
- * reading (rdtsc, not rdtscp; about 10 ns less on this project's machines).
- * Readings of one thread stay in order, and a collector never gives a span a
- * start or end below its last one; but a quick reading may precede one that
- * another thread took and this thread has seen, by what the processor had
- * in flight (README "Clock"). */
+ * reading (rdtsc, not rdtscp; about 10 ns less on this project's machines):
+ * it may precede a reading taken before it, by what the processor had in
+ * flight, this thread's or one another thread took and this thread has
+ * seen. A collector never gives a span a start or an end below the last
+ * reading it took for a start, an end or an event, so its spans read this
+ * way (VT_START_QUICK, vt_collector_finish_quick) stay in order (README
+ * "Clock"). */
 int64_t vt_clock_mono_ns_quick(void);
 int64_t vt_clock_wall_ns(void); /* CLOCK_REALTIME */
 /* Mock clock (per collector, nesting): the innermost mock is active. Its

@@ -367,6 +367,16 @@ describe("README.md tells the truth about", function()
     assert.same({}, list)
   end)
 
+  it("the check targets: make asan, valgrind and gc-stress each build the build/libvmtrace.a and build/fork_host the specs use", function()
+    -- (make asan once built only build/asan's, so in a fresh clone it
+    -- failed the README's C blocks and the fork test)
+    for _, target in ipairs { "asan", "valgrind", "gc-stress" } do
+      local out = sh_out(("make -n -B -C %s %s 2>&1"):format(q(ROOT), target))
+      assert.truthy(out:find("ar rcs build/libvmtrace.a ", 1, true), target .. ": build/libvmtrace.a")
+      assert.truthy(out:find("-o build/fork_host ", 1, true), target .. ": build/fork_host")
+    end
+  end)
+
   it("the C host example (the c block is examples/host.c, without its first comment)", function()
     local host = read(ROOT .. "/examples/host.c"):gsub("^/%*.-%*/\n", "", 1)
     local found = false

@@ -839,11 +839,14 @@ static vt_id start_fail(vt_collector *c, vt_id id, vt_slot *s) {
   return drop(c);
 }
 
-/* The clock for a span's start or end, from the epoch. A quick reading
- * (VT_START_QUICK, vt_collector_finish_quick) may be taken before the
- * instructions ahead of it have run, so it is kept from going below the last
- * reading; an ordered one (rdtscp) waits for those, so it is never below.
- * The spans of a collector stay in order whichever way they were read. */
+/* The clock for a span's start or end or an event, from the epoch, never
+ * below the last such reading. A quick reading (VT_START_QUICK,
+ * vt_collector_finish_quick) may be taken before the instructions ahead of
+ * it have run, and so come before the reading before it: it is raised to
+ * that one. An ordered one (rdtscp) waits for them, so it is never below
+ * (the readings of this collector were taken before it, by this thread or
+ * by one that handed the collector over). Spans and their events stay in
+ * order whichever way they were read. */
 static VT_INLINE int64_t span_now(vt_collector *c, unsigned quick) {
   int64_t t;
   if (quick) {
@@ -1099,7 +1102,7 @@ int vt_collector_record_event(vt_collector *c, vt_id id, const char *name, size_
   nm = arena_dup(c, id, name, name_len);
   attrs = attributes && vt_value_count(attributes) ? arena_value(c, id, attributes, &ok) : NULL;
   if (!nm || !ok) return VT_ENOMEM;
-  now = vt_mono_ns() - c->epoch_ns;
+  now = span_now(c, 0); /* ordered, and the mark a quick end after it keeps to */
   ev = &x->events[x->nevents++];
   ev->name = nm;
   ev->name_len = name_len;

@@ -113,10 +113,10 @@ static inline int64_t vt_mono_ns(void) {
   return vt_mono_slow();
 }
 
-/* The quick reading: the same clock, read with rdtsc. Within one thread it
- * follows the readings before it (the store clamps it to its collector's
- * last one besides); but it may precede a reading of another thread that
- * this thread has seen, by what the processor had in flight. */
+/* The quick reading: the same clock, read with rdtsc. It may precede a
+ * reading taken before it (this thread's, or another thread's that this
+ * thread has seen), by what the processor had in flight: the store keeps a
+ * collector's spans in order by its last reading (span_now). */
 static inline int64_t vt_mono_ns_quick(void) {
   int64_t r;
   if (VT_UNLIKELY(!__atomic_load_n(&vt_tsc_g.on, __ATOMIC_RELAXED))) return vt_mono_gettime();

@@ -270,9 +270,10 @@ TEST(test_clock_quick_from_threads) {
 }
 
 /* Spans read with the quick clock (VT_START_QUICK, vt_collector_finish_quick,
- * as vmtrace.auto's): on the fast paths and the general ones, and never
- * below the collector's last reading, quick or ordered, so its spans stay
- * in order (here that mark is moved 5 s ahead to see the clamp). */
+ * as vmtrace.auto's): on the fast paths and the general ones; no quick start
+ * or end below the collector's last reading of a start, an end or an event,
+ * so its spans stay in order (here that mark is moved 5 s ahead, beyond any
+ * real reading, to see it; an ordered reading then comes below it). */
 TEST(test_quick_spans_keep_order) {
   vt_collector *c = vt_collector_new();
   vt_start_args a;
@@ -306,7 +307,7 @@ TEST(test_quick_spans_keep_order) {
   CHECK_EQ_INT(v.start_ns, mark);
   plain = vt_collector_start(c, NULL, VT_FN_CALL, "plain", 5, NULL);
   REQUIRE(vt_collector_get(c, plain, &v) == VT_OK);
-  CHECK(v.start_ns < mark); /* an ordered reading is the clock's (never below a quick one) */
+  CHECK(v.start_ns < mark); /* an ordered reading is the clock's (never below a real one) */
   CHECK_EQ_INT(c->last_ns, v.start_ns); /* ... and the new mark */
   c->last_ns = mark;
   CHECK_EQ_INT(vt_collector_finish_quick(c, plain, &dur), VT_OK); /* the fast finish */
@@ -320,6 +321,19 @@ TEST(test_quick_spans_keep_order) {
   CHECK_EQ_INT(vt_collector_finish_quick(c, outer, &dur), VT_ENOTFOUND); /* done already */
   CHECK_EQ_INT(vt_collector_finish_quick(c, 0, &dur), VT_ENOTFOUND);
   CHECK_EQ_INT(vt_collector_finish_quick(c, 999, NULL), VT_ENOTFOUND);
+  { /* an event's reading is a mark too: a quick end after it is not before it */
+    vt_id ev = vt_collector_start(c, NULL, VT_FN_CALL, "ev", 2, &a);
+    vt_span_view e;
+    REQUIRE(ev != 0);
+    REQUIRE(vt_collector_get(c, ev, &e) == VT_OK);
+    CHECK_EQ_INT(e.start_ns, mark);
+    c->last_ns = 0;
+    CHECK_EQ_INT(vt_collector_record_event(c, ev, "exception", 9, NULL), VT_OK);
+    CHECK(c->last_ns > 0); /* the event's reading set it */
+    c->last_ns += 5000 * 1000000LL; /* as if the event had been read 5 s later */
+    CHECK_EQ_INT(vt_collector_finish_quick(c, ev, &dur), VT_OK);
+    CHECK_EQ_INT(dur, c->last_ns - e.start_ns);
+  }
   vt_collector_reset(c); /* a new epoch: the mark starts again */
   CHECK_EQ_INT(c->last_ns, 0);
   a.nlinks = 0;
