@@ -171,11 +171,12 @@ test: deps
 
 # The whole suite again: built with ASan+UBSan, under valgrind memcheck, and
 # under an aggressive garbage collector. .ci/run runs all three after test.
-# (the specs take build/libvmtrace.a and build/fork_host from the plain build
-# in every mode: the README's C blocks are compiled as a user would)
+# Some specs take programs of the plain build in every mode (the README's
+# blocks run bin/vmtrace and compile C against build/libvmtrace.a as a user
+# would; a child copies build/vmtrace/core.so): make asan builds it too.
 asan: deps
+	@$(MAKE) --no-print-directory -j4 check-tests
 	@$(MAKE) --no-print-directory -j4 B=build/asan CFLAGS="$(SAN_FLAGS)" check-tests npm-packages
-	@$(MAKE) --no-print-directory -j4 $(LIB) $(B)/fork_host
 	@tools/runtests.sh asan
 
 valgrind: deps
