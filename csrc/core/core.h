@@ -130,7 +130,7 @@ struct vt_collector {
   vt_names names;
   vt_stack main;
   int64_t epoch_ns;      /* monotonic clock at reset */
-  int64_t last_ns;       /* the last start or end read, from epoch_ns (span_now) */
+  int64_t last_ns;       /* the last start, end or event read, from epoch_ns (span_now) */
   int64_t wall_epoch_ns; /* wall clock at reset */
   vt_mock *mocks;
   size_t nmocks, capmocks;
